@@ -1,0 +1,4 @@
+"""Root test configuration: shared fixtures live in tests/support and are registered here."""
+
+pytest_plugins: list[str] = [
+]
