@@ -53,9 +53,11 @@ class AssetId:
 
     def __post_init__(self) -> None:
         if not is_hex(self.policy_id, POLICY_ID_HEX_LEN):
-            raise ValueError(f"policy id must be {POLICY_ID_HEX_LEN} lowercase hex characters, got {self.policy_id!r:.80}")
+            raise ValueError(
+                f"policy id must be {POLICY_ID_HEX_LEN} lowercase hex characters, got {self.policy_id!r:.80}")
         if not is_hex(self.asset_name) or len(self.asset_name) > 2 * MAX_ASSET_NAME_BYTES:
-            raise ValueError(f"asset name must be hex of at most {MAX_ASSET_NAME_BYTES} bytes, got {self.asset_name!r:.80}")
+            raise ValueError(
+                f"asset name must be hex of at most {MAX_ASSET_NAME_BYTES} bytes, got {self.asset_name!r:.80}")
 
     @classmethod
     def parse(cls, text: str) -> AssetId:
