@@ -6,7 +6,12 @@ A value inside the devnet is ``(lovelace, assets)`` where ``assets`` maps a poli
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from devnet.ledger.types import TxOut
 
 __all__ = [
     "Assets",
@@ -18,6 +23,7 @@ __all__ = [
     "lovelace_to_ogmios",
     "normalize_assets",
     "out_ref_to_ogmios",
+    "output_to_ogmios",
     "sub_assets",
     "value_to_kupo",
     "value_to_ogmios",
@@ -99,3 +105,18 @@ def value_to_kupo(lovelace: int, assets: Mapping[str, Mapping[str, int]]) -> dic
 def out_ref_to_ogmios(tx_id: str, index: int) -> dict[str, object]:
     return {"transaction": {"id": tx_id}, "index": index}
 
+
+
+def output_to_ogmios(out: TxOut) -> dict[str, Any]:
+    """Ogmios ``TransactionOutput`` JSON: address, value, datumHash | datum, script."""
+    from devnet.ledger.native import NativeScriptError, parse_script_ref
+
+    result: dict[str, Any] = {"address": out.address, "value": value_to_ogmios(out.lovelace, out.assets)}
+    if out.inline_datum is not None:
+        result["datum"] = out.inline_datum.hex()
+    elif out.datum_hash is not None:
+        result["datumHash"] = out.datum_hash
+    if out.script_ref is not None:
+        with contextlib.suppress(NativeScriptError, ValueError):
+            result["script"] = parse_script_ref(out.script_ref).to_ogmios()
+    return result

@@ -1,0 +1,480 @@
+"""The devnet chain: genesis, blocks, the UTxO set, the mempool, rollbacks and change notification.
+
+The chain is single-threaded: it is mutated only from the event loop (or from a synchronous caller that
+owns it, like a test).  Servers read its public attributes directly; see ``/tmp/devnet-iface.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import cbor2
+
+from devnet import faucet as faucet_builder
+from devnet.genesis import FAUCET_LOVELACE, Genesis, derive_key
+from devnet.ledger.address import address_from_text
+from devnet.ledger.decode import decode_tx
+from devnet.ledger.params import ProtocolParameters
+from devnet.ledger.rules import LedgerContext, UtxoLookup, validate_tx
+from devnet.ledger.types import LedgerError, LedgerRejection, OutRef, Tx, TxOut
+from devnet.store import ChainStore
+
+__all__ = [
+    "Block",
+    "Chain",
+    "CreatedAt",
+    "Genesis",
+    "LedgerError",
+    "LedgerRejection",
+    "OutRef",
+    "OutputRecord",
+    "ProtocolParameters",
+    "SpentAt",
+    "Tx",
+    "TxOut",
+]
+
+MEMPOOL_BLOCKS = 2  # mempool capacity, in max-size block bodies (the node's default)
+
+
+def _blake2b_256(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=32).digest()
+
+
+@dataclass(slots=True)
+class Block:
+    height: int
+    slot: int
+    id: str
+    ancestor: str  # parent id, or "genesis"
+    transactions: list[Tx]
+    size: int
+    issuer_vkey: str
+    vrf_vkey: str
+    body_hash: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedAt:
+    slot: int
+    block_id: str
+    tx_index: int
+
+
+@dataclass(frozen=True, slots=True)
+class SpentAt:
+    slot: int
+    block_id: str
+    tx_id: str
+    input_index: int
+
+
+@dataclass(slots=True)
+class OutputRecord:
+    out_ref: OutRef
+    out: TxOut
+    created: CreatedAt
+    spent: SpentAt | None
+
+
+@dataclass(slots=True)
+class _Undo:
+    spent: list[tuple[OutRef, TxOut]]
+    created: list[OutRef]
+
+
+class Chain:
+    """Blocks, UTxO and mempool of one devnet.  Use :meth:`create` to build one (replays a store)."""
+
+    def __init__(
+        self,
+        genesis: Genesis,
+        params: ProtocolParameters | None = None,
+        *,
+        store: ChainStore | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.genesis = genesis
+        self.params = params or ProtocolParameters()
+        self.store = store
+        self.clock = clock
+        self.blocks: list[Block] = []
+        self.utxo: dict[OutRef, TxOut] = {}
+        self.outputs: dict[OutRef, OutputRecord] = {}
+        self.mempool: list[Tx] = []
+        self.version = 0
+        self.rollbacks = 0  # how many rollbacks happened (chain-sync cursors may watch it)
+        self._by_address: dict[bytes, set[OutRef]] = {}
+        self._block_index: dict[str, Block] = {}
+        self._undo: list[_Undo] = []
+        self._mempool_spent: set[OutRef] = set()
+        self._mempool_outputs: dict[OutRef, TxOut] = {}
+        self._mempool_ids: set[str] = set()
+        self._mempool_bytes = 0
+        self._changed = asyncio.Event()
+        issuer = derive_key(genesis.seed, "pool-issuer", genesis.network_id)
+        vrf = derive_key(genesis.seed, "pool-vrf", genesis.network_id)
+        self.issuer_vkey = issuer.vkey.hex()
+        self.vrf_vkey = vrf.vkey.hex()
+        self.faucet_genesis_ref = OutRef(_blake2b_256(genesis.faucet.address_bytes).hex(), 0)
+        self._add_utxo(self.faucet_genesis_ref, faucet_builder.plain_output(genesis.faucet.address_bytes,
+                                                                            FAUCET_LOVELACE))
+
+    # -- construction ---------------------------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        genesis: Genesis,
+        params: ProtocolParameters | None = None,
+        *,
+        store: ChainStore | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> Chain:
+        """A chain replayed from ``store`` if it holds blocks, else a fresh one with its distribution block."""
+        chain = cls(genesis, params, store=store, clock=clock)
+        records = store.load_blocks() if store is not None else []
+        if records:
+            for height, slot, txs in records:
+                chain._append_block(slot, txs, persist=False)
+                if chain.blocks[-1].height != height:
+                    raise LedgerError(f"state log out of order at height {height}")
+        else:
+            distribution = faucet_builder.build_distribution(chain, genesis.initial_funds())
+            tx = decode_tx(distribution)
+            tx.faucet = True
+            chain._validate(tx, chain._lookup_confirmed, privileged=True)
+            chain._append_block(chain.next_slot(), [tx], persist=True)
+            chain.sync()
+        return chain
+
+    # -- reading --------------------------------------------------------------------------------------
+
+    @property
+    def tip(self) -> Block | None:
+        return self.blocks[-1] if self.blocks else None
+
+    def tip_point(self) -> dict[str, Any] | str:
+        tip = self.tip
+        return {"slot": tip.slot, "id": tip.id} if tip else "origin"
+
+    def tip_json(self) -> dict[str, Any] | str:
+        tip = self.tip
+        return {"slot": tip.slot, "id": tip.id, "height": tip.height} if tip else "origin"
+
+    def block_by_id(self, block_id: str) -> Block | None:
+        return self._block_index.get(block_id)
+
+    def block_at_height(self, height: int) -> Block | None:
+        return self.blocks[height - 1] if 1 <= height <= len(self.blocks) else None
+
+    def wall_slot(self) -> int:
+        return max(0, int((self.clock() - self.genesis.system_start_s) // self.genesis.slot_length_s))
+
+    def current_slot(self) -> int:
+        """Wall-clock slot since system start (never behind the tip, which may run ahead of the clock)."""
+        tip = self.tip
+        return max(self.wall_slot(), tip.slot if tip else 0)
+
+    def next_slot(self) -> int:
+        """The slot the next block will get (strictly after the tip)."""
+        tip = self.tip
+        return max(self.wall_slot(), tip.slot + 1 if tip else 0)
+
+    def epoch(self) -> int:
+        return self.current_slot() // self.genesis.epoch_length
+
+    def utxos_at(self, address_bytes: bytes) -> list[tuple[OutRef, TxOut]]:
+        """Confirmed unspent outputs at an address."""
+        refs = self._by_address.get(address_bytes, set())
+        return [(ref, self.utxo[ref]) for ref in sorted(refs, key=lambda r: (r.tx_id, r.index))]
+
+    def mempool_size_bytes(self) -> int:
+        return self._mempool_bytes
+
+    def mempool_capacity_bytes(self) -> int:
+        return MEMPOOL_BLOCKS * self.params.max_block_body_size_bytes
+
+    def has_mempool_tx(self, tx_id: str) -> bool:
+        return tx_id in self._mempool_ids
+
+    # -- change notification --------------------------------------------------------------------------
+
+    def _bump(self) -> None:
+        self.version += 1
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    async def wait_for_change(self, since_version: int, timeout_s: float | None = None) -> int:
+        """Wait until :attr:`version` differs from ``since_version`` (or the timeout); return the version."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while self.version == since_version:
+            event = self._changed
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                break
+            try:
+                await asyncio.wait_for(event.wait(), remaining)
+            except TimeoutError:
+                break
+        return self.version
+
+    # -- validation and the mempool -------------------------------------------------------------------
+
+    def lookup(self, ref: OutRef) -> TxOut | None:
+        """An unspent output as the mempool sees it (confirmed or pending, not spent by a pending tx)."""
+        return self._lookup_mempool(ref)
+
+    def _lookup_confirmed(self, ref: OutRef) -> TxOut | None:
+        return self.utxo.get(ref)
+
+    def _lookup_mempool(self, ref: OutRef) -> TxOut | None:
+        if ref in self._mempool_spent:
+            return None
+        out = self._mempool_outputs.get(ref)
+        return out if out is not None else self.utxo.get(ref)
+
+    def _context(self) -> LedgerContext:
+        return LedgerContext(params=self.params, network_id=self.genesis.network_id, slot=self.next_slot())
+
+    def _validate(self, tx: Tx, lookup: UtxoLookup, *, privileged: bool = False) -> None:
+        validate_tx(tx, lookup, self._context(), privileged=privileged)
+
+    def validate(self, tx_cbor: bytes) -> Tx:
+        """Decode and check a transaction against the mempool's view; raises LedgerRejection."""
+        tx = decode_tx(tx_cbor)
+        self._validate(tx, self._lookup_mempool)
+        return tx
+
+    def submit(self, tx_cbor: bytes) -> Tx:
+        """Validate and add to the mempool; raises LedgerRejection."""
+        tx = self.validate(tx_cbor)
+        self._admit(tx)
+        return tx
+
+    def submit_decoded(self, tx: Tx) -> Tx:
+        """Like :meth:`submit` for an already decoded transaction."""
+        self._validate(tx, self._lookup_mempool, privileged=tx.faucet)
+        self._admit(tx)
+        return tx
+
+    def _admit(self, tx: Tx, *, notify: bool = True) -> None:
+        if self._mempool_bytes + tx.size > self.mempool_capacity_bytes():
+            raise LedgerRejection(3997, "The mempool is full; try again after the next block.",
+                                  {"error": "MempoolFull"})
+        self.mempool.append(tx)
+        self._mempool_ids.add(tx.id)
+        self._mempool_bytes += tx.size
+        self._mempool_spent.update(tx.inputs)
+        for index, out in enumerate(tx.outputs):
+            self._mempool_outputs[OutRef(tx.id, index)] = out
+        if notify:
+            self._bump()
+
+    def _rebuild_mempool(self, txs: Iterable[Tx], *, revalidate: bool = True) -> list[Tx]:
+        """Re-admit ``txs`` in order against the current UTxO; return those now invalid (discarded).
+
+        Without ``revalidate`` (after a block took a prefix of the mempool) only what a new block can
+        change is checked again: the validity interval and that every input still exists.
+        """
+        self.mempool, self._mempool_ids, self._mempool_bytes = [], set(), 0
+        self._mempool_spent, self._mempool_outputs = set(), {}
+        discarded: list[Tx] = []
+        slot = self.next_slot()
+        for tx in txs:
+            try:
+                if revalidate:
+                    self._validate(tx, self._lookup_mempool, privileged=tx.faucet)
+                elif (tx.ttl is not None and slot >= tx.ttl) or any(
+                    self._lookup_mempool(ref) is None for ref in tx.inputs
+                ):
+                    discarded.append(tx)
+                    continue
+                self._admit(tx, notify=False)
+            except LedgerRejection:
+                discarded.append(tx)
+        self._bump()
+        return discarded
+
+    def evaluate(self, tx_cbor: bytes, additional_utxo: Iterable[OutRef] = ()) -> list[Any]:
+        """Script evaluation: the devnet has no Plutus, so a decodable script-free tx evaluates to []."""
+        tx = decode_tx(tx_cbor)
+        overlapping = [ref for ref in additional_utxo if ref in self.utxo]
+        if overlapping:
+            raise LedgerRejection(
+                3002,
+                "Some user-provided additional UTxO entries overlap with those that exist in the ledger.",
+                {"overlappingOutputReferences": [{"transaction": {"id": r.tx_id}, "index": r.index}
+                                                 for r in overlapping]},
+            )
+        from devnet.ledger.rules import reject_unsupported
+
+        reject_unsupported(tx)
+        return []
+
+    # -- blocks ---------------------------------------------------------------------------------------
+
+    def produce_blocks(self, count: int = 1, fill: str | None = None) -> list[Block]:
+        """Produce ``count`` blocks now from the mempool (``fill="typical"`` adds generated txs)."""
+        if count < 0:
+            raise ValueError("count must be >= 0")
+        produced: list[Block] = []
+        filler = faucet_builder.TypicalFiller(self) if fill == "typical" else None
+        if fill not in (None, "", "none", "typical"):
+            raise ValueError(f"unknown fill {fill!r} (use 'typical' or omit it)")
+        for _ in range(count):
+            if filler is not None:
+                filler.fill_mempool()
+            produced.append(self._produce_one())
+        if produced:
+            self.sync()
+        return produced
+
+    def _produce_one(self) -> Block:
+        slot = self.next_slot()
+        budget = self.params.max_block_body_size_bytes
+        chosen: list[Tx] = []
+        used = 0
+        for tx in self.mempool:
+            if used + tx.size > budget:
+                break
+            chosen.append(tx)
+            used += tx.size
+        remaining = self.mempool[len(chosen):]
+        block = self._append_block(slot, chosen, persist=True)
+        self._rebuild_mempool(remaining, revalidate=False)
+        return block
+
+    def _append_block(self, slot: int, txs: list[Tx], *, persist: bool) -> Block:
+        parent = self.tip
+        height = parent.height + 1 if parent else 1
+        body_hash = _blake2b_256(b"".join(bytes.fromhex(tx.id) for tx in txs))
+        header = cbor2.dumps([
+            height, slot, bytes.fromhex(parent.id) if parent else None, body_hash,
+            bytes.fromhex(self.issuer_vkey),
+        ])
+        block = Block(
+            height=height,
+            slot=slot,
+            id=_blake2b_256(header).hex(),
+            ancestor=parent.id if parent else "genesis",
+            transactions=txs,
+            size=len(header) + 90 + sum(tx.size for tx in txs),
+            issuer_vkey=self.issuer_vkey,
+            vrf_vkey=self.vrf_vkey,
+            body_hash=body_hash.hex(),
+        )
+        self._apply(block)
+        if persist and self.store is not None:
+            self.store.append_block(height, slot, txs)
+        self._bump()
+        return block
+
+    def _apply(self, block: Block) -> None:
+        undo = _Undo(spent=[], created=[])
+        for tx_index, tx in enumerate(block.transactions):
+            for input_index, ref in enumerate(tx.inputs):
+                out = self.utxo.get(ref)
+                if out is None:
+                    raise LedgerError(f"block {block.height} spends unknown output {ref}")
+                self._remove_utxo(ref, out)
+                undo.spent.append((ref, out))
+                record = self.outputs.get(ref)
+                if record is not None:
+                    record.spent = SpentAt(block.slot, block.id, tx.id, input_index)
+            created = CreatedAt(block.slot, block.id, tx_index)
+            for index, out in enumerate(tx.outputs):
+                ref = OutRef(tx.id, index)
+                self._add_utxo(ref, out)
+                self.outputs[ref] = OutputRecord(ref, out, created, None)
+                undo.created.append(ref)
+        self.blocks.append(block)
+        self._block_index[block.id] = block
+        self._undo.append(undo)
+
+    def _add_utxo(self, ref: OutRef, out: TxOut) -> None:
+        self.utxo[ref] = out
+        self._by_address.setdefault(out.address_bytes, set()).add(ref)
+
+    def _remove_utxo(self, ref: OutRef, out: TxOut) -> None:
+        del self.utxo[ref]
+        refs = self._by_address.get(out.address_bytes)
+        if refs is not None:
+            refs.discard(ref)
+            if not refs:
+                del self._by_address[out.address_bytes]
+
+    def rollback(self, blocks: int, drop_transactions: bool = False) -> list[Tx]:
+        """Drop the last ``blocks`` blocks; their txs return to the mempool unless ``drop_transactions``.
+
+        Returns the transactions discarded (dropped on request or no longer valid).
+        """
+        if blocks < 0 or blocks > len(self.blocks):
+            raise ValueError(f"cannot roll back {blocks} blocks: the chain has {len(self.blocks)}")
+        if blocks == 0:
+            return []
+        dropped: list[Tx] = []
+        for _ in range(blocks):
+            block = self.blocks.pop()
+            del self._block_index[block.id]
+            undo = self._undo.pop()
+            for ref, out in reversed(undo.spent):  # first, as outputs made and spent in-block are in both
+                self._add_utxo(ref, out)
+                record = self.outputs.get(ref)
+                if record is not None:
+                    record.spent = None
+            for ref in reversed(undo.created):
+                self._remove_utxo(ref, self.utxo[ref])
+                self.outputs.pop(ref, None)
+            dropped = block.transactions + dropped
+        if self.store is not None:
+            self.store.truncate(len(self.blocks))
+        self.rollbacks += 1
+        pending = list(self.mempool)
+        requeue = [] if drop_transactions else dropped
+        discarded = self._rebuild_mempool(requeue + pending)
+        return (dropped if drop_transactions else []) + discarded
+
+    # -- the faucet -----------------------------------------------------------------------------------
+
+    def fund(self, address: str, lovelace: int, assets: dict[str, int] | None = None) -> str:
+        """Pay ``lovelace`` (and mint any ``{"<policy>.<namehex>": qty}``) to ``address`` via the mempool.
+
+        The faucet tx is a real, signed transaction from the genesis faucet key; its mint of arbitrary
+        policies is privileged (no minting script), which only the control API can do.
+        """
+        address_bytes = address_from_text(address)
+        tx_cbor = faucet_builder.build_fund(self, address_bytes, lovelace, assets or {})
+        tx = decode_tx(tx_cbor)
+        tx.faucet = True
+        self._validate(tx, self._lookup_mempool, privileged=True)
+        self._admit(tx)
+        return tx.id
+
+    def faucet_utxo(self) -> tuple[OutRef, TxOut]:
+        """The faucet's richest unspent output, as seen by the mempool."""
+        best: tuple[OutRef, TxOut] | None = None
+        for ref, out in self.spendable_at(self.genesis.faucet.address_bytes):
+            if best is None or out.lovelace > best[1].lovelace:
+                best = (ref, out)
+        if best is None:
+            raise LedgerError("the faucet has no unspent output")
+        return best
+
+    def spendable_at(self, address_bytes: bytes) -> list[tuple[OutRef, TxOut]]:
+        """Unspent outputs at an address as the mempool sees them (confirmed + pending, minus spent)."""
+        found = [(ref, out) for ref, out in self._mempool_outputs.items()
+                 if out.address_bytes == address_bytes and ref not in self._mempool_spent]
+        found += [(ref, self.utxo[ref]) for ref in self._by_address.get(address_bytes, set())
+                  if ref not in self._mempool_spent]
+        return found
+
+    def sync(self) -> None:
+        """Flush the state log (one fsync per produce/rollback call, not per block)."""
+        if self.store is not None:
+            self.store.sync()

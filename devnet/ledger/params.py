@@ -1,0 +1,118 @@
+"""Protocol parameters (defaults: mainnet's Conway values) and their Ogmios v6 JSON encoding."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["ProtocolParameters"]
+
+
+def _cost_model(name: str) -> list[int]:
+    # Values in the canonical (alphabetical) parameter order, the order Ogmios emits and pycardano reads.
+    from pycardano import plutus
+
+    model: dict[str, int] = getattr(plutus, name)
+    return [model[key] for key in sorted(model)]
+
+
+@dataclass(frozen=True, slots=True)
+class ProtocolParameters:
+    """The parameters the devnet ledger enforces plus those clients read (mainnet defaults)."""
+
+    min_fee_coefficient: int = 44  # minFeeA, lovelace per byte
+    min_fee_constant_lovelace: int = 155381  # minFeeB
+    min_utxo_deposit_coefficient: int = 4310  # coinsPerUTxOByte
+    min_utxo_deposit_constant_lovelace: int = 0
+    max_transaction_size_bytes: int = 16384
+    max_block_body_size_bytes: int = 90112
+    max_block_header_size_bytes: int = 1100
+    max_value_size_bytes: int = 5000
+    stake_credential_deposit_lovelace: int = 2_000_000
+    stake_pool_deposit_lovelace: int = 500_000_000
+    stake_pool_retirement_epoch_bound: int = 18
+    desired_number_of_stake_pools: int = 500
+    min_stake_pool_cost_lovelace: int = 170_000_000
+    collateral_percentage: int = 150
+    max_collateral_inputs: int = 3
+    protocol_major: int = 10
+    protocol_minor: int = 0
+    governance_action_deposit_lovelace: int = 100_000_000_000
+    drep_deposit_lovelace: int = 500_000_000
+    extra: dict[str, Any] = field(default_factory=dict)  # raw Ogmios keys overriding the encoding
+
+    def replace(self, **changes: Any) -> ProtocolParameters:
+        return dataclasses.replace(self, **changes)
+
+    def min_fee(self, tx_size_bytes: int) -> int:
+        """The linear fee: minFeeA * size + minFeeB (no reference scripts, no Plutus)."""
+        return self.min_fee_coefficient * tx_size_bytes + self.min_fee_constant_lovelace
+
+    def min_utxo(self, output_size_bytes: int) -> int:
+        """Babbage/Conway min-UTxO: (160 + serialized output size) * coinsPerUTxOByte."""
+        return (160 + output_size_bytes) * self.min_utxo_deposit_coefficient
+
+    def to_ogmios(self) -> dict[str, Any]:
+        """The ``queryLedgerState/protocolParameters`` result object."""
+
+        def ada(lovelace: int) -> dict[str, dict[str, int]]:
+            return {"ada": {"lovelace": lovelace}}
+
+        result: dict[str, Any] = {
+            "minFeeCoefficient": self.min_fee_coefficient,
+            "minFeeConstant": ada(self.min_fee_constant_lovelace),
+            "minFeeReferenceScripts": {"base": 15.0, "range": 25600, "multiplier": 1.2},
+            "maxBlockBodySize": {"bytes": self.max_block_body_size_bytes},
+            "maxBlockHeaderSize": {"bytes": self.max_block_header_size_bytes},
+            "maxTransactionSize": {"bytes": self.max_transaction_size_bytes},
+            "maxReferenceScriptsSize": {"bytes": 204800},
+            "stakeCredentialDeposit": ada(self.stake_credential_deposit_lovelace),
+            "stakePoolDeposit": ada(self.stake_pool_deposit_lovelace),
+            "stakePoolRetirementEpochBound": self.stake_pool_retirement_epoch_bound,
+            "desiredNumberOfStakePools": self.desired_number_of_stake_pools,
+            "stakePoolPledgeInfluence": "3/10",
+            "monetaryExpansion": "3/1000",
+            "treasuryExpansion": "1/5",
+            "minStakePoolCost": ada(self.min_stake_pool_cost_lovelace),
+            "minUtxoDepositConstant": ada(self.min_utxo_deposit_constant_lovelace),
+            "minUtxoDepositCoefficient": self.min_utxo_deposit_coefficient,
+            "plutusCostModels": {
+                "plutus:v1": _cost_model("PLUTUS_V1_COST_MODEL"),
+                "plutus:v2": _cost_model("PLUTUS_V2_COST_MODEL"),
+            },
+            "scriptExecutionPrices": {"memory": "577/10000", "cpu": "721/10000000"},
+            "maxExecutionUnitsPerTransaction": {"memory": 14_000_000, "cpu": 10_000_000_000},
+            "maxExecutionUnitsPerBlock": {"memory": 62_000_000, "cpu": 20_000_000_000},
+            "maxValueSize": {"bytes": self.max_value_size_bytes},
+            "collateralPercentage": self.collateral_percentage,
+            "maxCollateralInputs": self.max_collateral_inputs,
+            "version": {"major": self.protocol_major, "minor": self.protocol_minor},
+            "stakePoolVotingThresholds": {
+                "noConfidence": "51/100",
+                "constitutionalCommittee": {"default": "51/100", "stateOfNoConfidence": "51/100"},
+                "hardForkInitiation": "51/100",
+                "protocolParametersUpdate": {"security": "51/100"},
+            },
+            "delegateRepresentativeVotingThresholds": {
+                "noConfidence": "67/100",
+                "constitutionalCommittee": {"default": "67/100", "stateOfNoConfidence": "3/5"},
+                "constitution": "3/4",
+                "hardForkInitiation": "3/5",
+                "protocolParametersUpdate": {
+                    "network": "67/100",
+                    "economic": "67/100",
+                    "technical": "67/100",
+                    "governance": "3/4",
+                },
+                "treasuryWithdrawals": "67/100",
+            },
+            "constitutionalCommitteeMinSize": 7,
+            "constitutionalCommitteeMaxTermLength": 146,
+            "governanceActionLifetime": 6,
+            "governanceActionDeposit": ada(self.governance_action_deposit_lovelace),
+            "delegateRepresentativeDeposit": ada(self.drep_deposit_lovelace),
+            "delegateRepresentativeMaxIdleTime": 20,
+        }
+        result.update(self.extra)
+        return result
