@@ -1,0 +1,164 @@
+"""Text encodings shared by the Ogmios and Kupo servers: bech32, base58, addresses, hashes, JSON bytes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Final
+
+import orjson
+
+__all__ = [
+    "address_bytes_from_text",
+    "address_to_text",
+    "base58_decode",
+    "base58_encode",
+    "bech32_decode",
+    "bech32_encode",
+    "blake2b_224",
+    "blake2b_256",
+    "dumps",
+    "is_hex",
+    "reward_account_to_text",
+]
+
+_BECH32_CHARSET: Final = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
+_BECH32_GEN: Final = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
+_BASE58_ALPHABET: Final = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+_HEX: Final = frozenset("0123456789abcdef")
+
+
+def blake2b_256(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=32).digest()
+
+
+def blake2b_224(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=28).digest()
+
+
+def is_hex(text: object, length: int | None = None) -> bool:
+    """Lower-case base16 of an even length (and exactly ``length`` characters when given)."""
+    if not isinstance(text, str) or len(text) % 2 or (length is not None and len(text) != length):
+        return False
+    return set(text) <= _HEX
+
+
+def dumps(value: Any) -> bytes:
+    """Compact JSON bytes; integers beyond 64 bits (legal in Cardano values) fall back to ``json``."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _polymod(values: list[int]) -> int:
+    checksum = 1
+    for value in values:
+        top = checksum >> 25
+        checksum = (checksum & 0x1FFFFFF) << 5 ^ value
+        for i, gen in enumerate(_BECH32_GEN):
+            if (top >> i) & 1:
+                checksum ^= gen
+    return checksum
+
+
+def _hrp_expand(hrp: str) -> list[int]:
+    return [ord(c) >> 5 for c in hrp] + [0] + [ord(c) & 31 for c in hrp]
+
+
+def _convert_bits(data: bytes | list[int], from_bits: int, to_bits: int, pad: bool) -> list[int] | None:
+    acc = 0
+    bits = 0
+    out: list[int] = []
+    max_value = (1 << to_bits) - 1
+    for value in data:
+        acc = (acc << from_bits) | value
+        bits += from_bits
+        while bits >= to_bits:
+            bits -= to_bits
+            out.append((acc >> bits) & max_value)
+    if pad:
+        if bits:
+            out.append((acc << (to_bits - bits)) & max_value)
+    elif bits >= from_bits or ((acc << (to_bits - bits)) & max_value):
+        return None
+    return out
+
+
+def bech32_encode(hrp: str, data: bytes) -> str:
+    words = _convert_bits(data, 8, 5, pad=True) or []
+    polymod = _polymod(_hrp_expand(hrp) + words + [0] * 6) ^ 1
+    checksum = [(polymod >> 5 * (5 - i)) & 31 for i in range(6)]
+    return hrp + "1" + "".join(_BECH32_CHARSET[w] for w in words + checksum)
+
+
+def bech32_decode(text: str) -> tuple[str, bytes] | None:
+    """Decode bech32 of any length (Cardano addresses exceed BIP-173's 90 characters); None if invalid."""
+    if not text or (text.lower() != text and text.upper() != text):
+        return None
+    text = text.lower()
+    sep = text.rfind("1")
+    if sep < 1 or sep + 7 > len(text):
+        return None
+    hrp, rest = text[:sep], text[sep + 1 :]
+    if any(c not in _BECH32_CHARSET for c in rest) or any(ord(c) < 33 or ord(c) > 126 for c in hrp):
+        return None
+    words = [_BECH32_CHARSET.index(c) for c in rest]
+    if _polymod(_hrp_expand(hrp) + words) != 1:
+        return None
+    decoded = _convert_bits(words[:-6], 5, 8, pad=False)
+    return None if decoded is None else (hrp, bytes(decoded))
+
+
+def base58_encode(data: bytes) -> str:
+    number = int.from_bytes(data, "big")
+    out = ""
+    while number:
+        number, rem = divmod(number, 58)
+        out = _BASE58_ALPHABET[rem] + out
+    pad = len(data) - len(data.lstrip(b"\0"))
+    return "1" * pad + out
+
+
+def base58_decode(text: str) -> bytes | None:
+    number = 0
+    for char in text:
+        index = _BASE58_ALPHABET.find(char)
+        if index < 0:
+            return None
+        number = number * 58 + index
+    pad = len(text) - len(text.lstrip("1"))
+    body = number.to_bytes((number.bit_length() + 7) // 8, "big") if number else b""
+    return b"\0" * pad + body
+
+
+def address_to_text(raw: bytes) -> str:
+    """Shelley addresses as bech32 (``addr``/``addr_test``), reward accounts ``stake…``, Byron base58."""
+    if not raw:
+        raise ValueError("empty address")
+    kind = raw[0] >> 4
+    testnet = (raw[0] & 0x0F) == 0
+    if kind <= 7:
+        return bech32_encode("addr_test" if testnet else "addr", raw)
+    if kind == 8:
+        return base58_encode(raw)
+    if kind in (14, 15):
+        return bech32_encode("stake_test" if testnet else "stake", raw)
+    raise ValueError(f"unknown address header {raw[0]:#04x}")
+
+
+def reward_account_to_text(raw: bytes) -> str:
+    return bech32_encode("stake_test" if (raw[0] & 0x0F) == 0 else "stake", raw)
+
+
+def address_bytes_from_text(text: str) -> bytes | None:
+    """Parse a bech32 (``addr``/``addr_test``/``stake``), base16 or base58 address into its bytes."""
+    decoded = bech32_decode(text)
+    if decoded is not None and decoded[0] in ("addr", "addr_test", "stake", "stake_test"):
+        return decoded[1]
+    if is_hex(text) and len(text) >= 58:
+        return bytes.fromhex(text)
+    raw = base58_decode(text)
+    if raw and raw[0] >> 4 == 8:
+        return raw
+    return None

@@ -1,0 +1,268 @@
+"""The devnet's Ogmios v6 server: JSON-RPC over WebSocket and HTTP ``POST /`` on one port (default 1337).
+
+WebSocket: each frame is one request; requests of one mini-protocol are answered in order (so clients
+may pipeline), the four mini-protocols run concurrently, like Ogmios. Limits: ``max_message_bytes`` per
+frame or body (larger frames close the socket with 1009, larger bodies get HTTP 413), ``max_in_flight``
+queued requests per mini-protocol, and ``idle_timeout_s`` without traffic or pending work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from aiohttp import WSMsgType, web
+
+from devnet.ogmios.blockjson import BlockJsonCache
+from devnet.ogmios.chainsync import TipCache
+from devnet.ogmios.encoding import dumps
+from devnet.ogmios.rpc import INVALID_REQUEST, Request, RpcFault, error_bytes, parse_request
+from devnet.ogmios.session import PROTOCOLS, Session, SharedState, protocol_of
+from devnet.ogmios.txjson import TxJsonOptions
+
+__all__ = ["OGMIOS_KEY", "OGMIOS_VERSION", "OgmiosServer", "build_app"]
+
+log = logging.getLogger("devnet.ogmios")
+
+OGMIOS_VERSION: Final = "v6.14.0 (creatorpass devnet)"
+_JSON: Final = "application/json;charset=utf-8"
+OGMIOS_KEY: Final = web.AppKey("ogmios", object)
+_CORS: Final = {"Access-Control-Allow-Origin": "*"}
+_DASHBOARD: Final = (
+    "<!DOCTYPE html><html><head><title>Ogmios (devnet)</title></head><body><h1>Ogmios v6 — devnet</h1>"
+    "<p>JSON-RPC over WebSocket at <code>ws://HOST:PORT/</code> or HTTP <code>POST /</code>; "
+    "see <a href='/health'>/health</a> and <a href='/metrics'>/metrics</a>.</p></body></html>"
+)
+
+
+class _Metrics:
+    def __init__(self) -> None:
+        self.active = 0
+        self.total = 0
+        self.messages = 0
+        self.unrouted = 0
+        self.durations_ms: list[float] = []
+
+    def session_durations(self) -> dict[str, float]:
+        if not self.durations_ms:
+            return {"max": 0, "mean": 0, "min": 0}
+        d = self.durations_ms
+        return {"max": max(d), "mean": sum(d) / len(d), "min": min(d)}
+
+
+class OgmiosServer:
+    def __init__(
+        self,
+        chain: Any,
+        *,
+        tx_opts: TxJsonOptions,
+        max_in_flight: int,
+        idle_timeout_s: float,
+        max_message_bytes: int,
+    ) -> None:
+        self.shared = SharedState(chain, tx_opts, BlockJsonCache(tx_opts), TipCache(chain))
+        self.max_in_flight = max_in_flight
+        self.idle_timeout_s = idle_timeout_s
+        self.max_message_bytes = max_message_bytes
+        self.metrics = _Metrics()
+        self.started = datetime.now(UTC)
+
+    # -- HTTP -----------------------------------------------------------------------------------------
+
+    async def root(self, request: web.Request) -> web.StreamResponse:
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            return await self.websocket(request)
+        return web.Response(text=_DASHBOARD, content_type="text/html")
+
+    async def post(self, request: web.Request) -> web.Response:
+        self.metrics.messages += 1
+        body = await _read_limited(request, self.max_message_bytes)
+        if body is None:
+            fault = RpcFault(
+                INVALID_REQUEST,
+                f"Invalid request: the request body exceeds {self.max_message_bytes} bytes.",
+                with_method=False,
+            )
+            return _json_response(error_bytes(None, fault, None), status=413)
+        frame, is_error = await self._answer(Session(self.shared), body)
+        return _json_response(frame, status=400 if is_error else 200)
+
+    async def health(self, request: web.Request) -> web.Response:
+        chain = self.shared.chain
+        tip = chain.tip
+        slot = chain.current_slot()
+        epoch_length = chain.genesis.epoch_length
+        sync = 1.0 if tip is not None else 0.0
+        body = {
+            "startTime": self.started.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "lastKnownTip": chain.tip_json(),
+            "lastTipUpdate": _slot_time(chain, tip.slot) if tip is not None else None,
+            "networkSynchronization": sync,
+            "currentEra": "conway",
+            "metrics": {
+                "activeConnections": self.metrics.active,
+                "totalConnections": self.metrics.total,
+                "sessionDurations": self.metrics.session_durations(),
+                "totalMessages": self.metrics.messages,
+                "totalUnrouted": self.metrics.unrouted,
+            },
+            "connectionStatus": "connected",
+            "currentEpoch": slot // epoch_length,
+            "slotInEpoch": slot % epoch_length,
+            "version": OGMIOS_VERSION,
+        }
+        network = _network_name(chain.genesis.network_magic)
+        if network is not None:
+            body["network"] = network
+        return _json_response(dumps(body), status=200 if sync == 1.0 else 202)
+
+    async def prometheus(self, request: web.Request) -> web.Response:
+        m = self.metrics
+        lines = [
+            f"ogmios_active_connections {m.active}",
+            f"ogmios_total_connections {m.total}",
+            f"ogmios_total_messages {m.messages}",
+            f"ogmios_total_unrouted {m.unrouted}",
+            f"ogmios_network_synchronization {1.0 if self.shared.chain.tip is not None else 0.0}",
+        ]
+        return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
+
+    # -- WebSocket ------------------------------------------------------------------------------------
+
+    async def websocket(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(max_msg_size=self.max_message_bytes, autoping=True)
+        await ws.prepare(request)
+        session = Session(self.shared)
+        queues = {name: asyncio.Queue[Request](maxsize=self.max_in_flight) for name in PROTOCOLS}
+        pending = [0]
+        workers = [asyncio.create_task(self._worker(ws, session, q, pending)) for q in queues.values()]
+        self.metrics.active += 1
+        self.metrics.total += 1
+        opened = time.monotonic()
+        try:
+            await self._read_loop(ws, session, queues, pending)
+        finally:
+            for worker in workers:
+                worker.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            self.metrics.active -= 1
+            self.metrics.durations_ms.append((time.monotonic() - opened) * 1000)
+            del self.metrics.durations_ms[:-1000]
+            if not ws.closed:
+                await ws.close()
+        return ws
+
+    async def _read_loop(
+        self,
+        ws: web.WebSocketResponse,
+        session: Session,
+        queues: dict[str, asyncio.Queue[Request]],
+        pending: list[int],
+    ) -> None:
+        while True:
+            try:
+                message = await ws.receive(timeout=self.idle_timeout_s)
+            except TimeoutError:
+                if pending[0]:
+                    continue
+                await ws.close(code=1000, message=b"inactivity timeout")
+                return
+            if message.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+                return  # CLOSE / ERROR (e.g. a frame over the size limit: aiohttp closed with 1009)
+            self.metrics.messages += 1
+            try:
+                parsed = parse_request(message.data)
+            except RpcFault as fault:
+                self.metrics.unrouted += 1
+                await _send(ws, error_bytes(None, fault, getattr(fault, "request_id", None)))
+                continue
+            protocol = protocol_of(parsed.method)
+            if protocol is None:
+                self.metrics.unrouted += 1
+                await _send(ws, await session.dispatch(parsed))
+                continue
+            pending[0] += 1
+            await queues[protocol].put(parsed)
+
+    async def _worker(
+        self, ws: web.WebSocketResponse, session: Session, queue: asyncio.Queue[Request], pending: list[int]
+    ) -> None:
+        while True:
+            request = await queue.get()
+            try:
+                frame = await session.dispatch(request)
+                if ws.closed:
+                    return
+                await _send(ws, frame)
+            finally:
+                pending[0] -= 1
+
+    async def _answer(self, session: Session, body: bytes) -> tuple[bytes, bool]:
+        try:
+            parsed = parse_request(body)
+        except RpcFault as fault:
+            self.metrics.unrouted += 1
+            return error_bytes(None, fault, getattr(fault, "request_id", None)), True
+        return await session.run(parsed)
+
+
+async def _send(ws: web.WebSocketResponse, frame: bytes) -> None:
+    with contextlib.suppress(ConnectionResetError, RuntimeError):
+        await ws.send_frame(frame, WSMsgType.TEXT)
+
+
+async def _read_limited(request: web.Request, limit: int) -> bytes | None:
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(65536):
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _json_response(frame: bytes, status: int) -> web.Response:
+    return web.Response(body=frame, status=status, headers={**_CORS, "Content-Type": _JSON})
+
+
+def _slot_time(chain: Any, slot: int) -> str:
+    seconds = chain.genesis.system_start_s + slot * chain.genesis.slot_length_s
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _network_name(magic: int) -> str | None:
+    return {764824073: "mainnet", 1: "preprod", 2: "preview", 4: "sanchonet"}.get(magic)
+
+
+def build_app(
+    chain: Any,
+    *,
+    include_transaction_cbor: bool = False,
+    include_script_cbor: bool = False,
+    include_metadata_cbor: bool = False,
+    max_in_flight: int = 1000,
+    idle_timeout_s: float = 90.0,
+    max_message_bytes: int = 4 * 1024 * 1024,
+) -> web.Application:
+    """The Ogmios aiohttp application over ``chain`` (run it with ``web.AppRunner``/``web.TCPSite``)."""
+    server = OgmiosServer(
+        chain,
+        tx_opts=TxJsonOptions(include_transaction_cbor, include_script_cbor, include_metadata_cbor),
+        max_in_flight=max_in_flight,
+        idle_timeout_s=idle_timeout_s,
+        max_message_bytes=max_message_bytes,
+    )
+    app = web.Application(client_max_size=max_message_bytes)
+    app[OGMIOS_KEY] = server
+    app.router.add_get("/", server.root)
+    app.router.add_post("/", server.post)
+    app.router.add_get("/health", server.health)
+    app.router.add_get("/metrics", server.prometheus)
+    return app
