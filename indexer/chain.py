@@ -1,0 +1,128 @@
+"""Turning Ogmios chain-sync blocks into compact records: every tx id, plus details of the txs that matter.
+
+A tx matters when it pays one of the configured addresses (treasury/custodial, sink, watched), spends an
+output we saw paid to one of them, mints or burns under the configured policy, or was submitted through
+the indexer. :class:`Relevance` holds that state in memory; the store persists it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+__all__ = ["BlockRecord", "Point", "Relevance", "Tip", "extract_block", "parse_point", "parse_tip"]
+
+OutRefKey = tuple[bytes, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """A chain point; origin is slot 0 with an empty id."""
+
+    slot: int
+    id: str
+
+    @property
+    def is_origin(self) -> bool:
+        return not self.id
+
+    def to_ogmios(self) -> Any:
+        return "origin" if self.is_origin else {"slot": self.slot, "id": self.id}
+
+
+ORIGIN = Point(0, "")
+
+
+@dataclass(frozen=True, slots=True)
+class Tip:
+    slot: int
+    id: str
+    height: int
+
+
+def parse_point(value: Any) -> Point:
+    if value == "origin" or value is None:
+        return ORIGIN
+    return Point(int(value["slot"]), str(value["id"]))
+
+
+def parse_tip(value: Any) -> Tip | None:
+    if value == "origin" or not isinstance(value, dict):
+        return None
+    return Tip(int(value["slot"]), str(value["id"]), int(value.get("height", 0)))
+
+
+@dataclass(slots=True)
+class BlockRecord:
+    height: int
+    slot: int
+    id: str
+    tx_ids: list[bytes] = field(default_factory=list)
+    details: list[tuple[bytes, bytes]] = field(default_factory=list)  # (tx id, orjson detail document)
+    created: list[OutRefKey] = field(default_factory=list)  # outputs paid to a watched address
+    spent: list[OutRefKey] = field(default_factory=list)  # watched outputs spent here
+
+
+@dataclass
+class Relevance:
+    """What makes a transaction worth recording in full."""
+
+    addresses: frozenset[str]
+    policy_id: str = ""
+    unspent: set[OutRefKey] = field(default_factory=set)  # watched outputs not yet spent
+    submitted: set[bytes] = field(default_factory=set)  # tx ids submitted through the indexer
+
+
+def _spent_refs(tx: dict[str, Any]) -> list[Any]:
+    key = "collaterals" if tx.get("spends") == "collaterals" else "inputs"
+    return tx.get(key) or []
+
+
+def _detail(tx: dict[str, Any], outputs: list[Any]) -> bytes:
+    validity = tx.get("validityInterval") or {}
+    metadata = tx.get("metadata")
+    doc = {
+        "inputs": [[ref["transaction"]["id"], ref["index"]] for ref in tx.get("inputs") or []],
+        "outputs": [{"address": out["address"], "value": out.get("value") or {}} for out in outputs],
+        "mint": tx.get("mint") or {},
+        "fee": ((tx.get("fee") or {}).get("ada") or {}).get("lovelace", 0),
+        "metadata": metadata.get("labels") if isinstance(metadata, dict) else None,
+        "invalid_before": validity.get("invalidBefore") or 0,
+        "invalid_hereafter": validity.get("invalidAfter") or 0,
+        "failed": tx.get("spends") == "collaterals",
+    }
+    return orjson.dumps(doc)
+
+
+def extract_block(block: dict[str, Any], relevance: Relevance) -> BlockRecord:
+    """Summarize one Ogmios block, updating ``relevance.unspent`` as watched outputs come and go."""
+    record = BlockRecord(int(block["height"]), int(block["slot"]), str(block["id"]))
+    addresses, policy_id, unspent = relevance.addresses, relevance.policy_id, relevance.unspent
+    for tx in block.get("transactions") or ():
+        tx_hex: str = tx["id"]
+        tx_id = bytes.fromhex(tx_hex)
+        record.tx_ids.append(tx_id)
+        matters = tx_id in relevance.submitted or bool(policy_id and policy_id in (tx.get("mint") or ()))
+        if unspent:
+            for ref in _spent_refs(tx):
+                key = (bytes.fromhex(ref["transaction"]["id"]), int(ref["index"]))
+                if key in unspent:
+                    unspent.discard(key)
+                    record.spent.append(key)
+                    matters = True
+        failed = tx.get("spends") == "collaterals"
+        outputs = tx.get("outputs") or []
+        if failed:
+            outputs = [tx["collateralReturn"]] if tx.get("collateralReturn") else []
+        if addresses:
+            for index, out in enumerate(outputs):
+                if out.get("address") in addresses:
+                    key = (tx_id, len(tx.get("outputs") or []) if failed else index)
+                    unspent.add(key)
+                    record.created.append(key)
+                    matters = True
+        if matters:
+            record.details.append((tx_id, _detail(tx, outputs)))
+    return record
