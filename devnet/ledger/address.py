@@ -5,7 +5,6 @@ from __future__ import annotations
 from functools import lru_cache
 
 import base58
-from pycardano.crypto.bech32 import Encoding, bech32_decode, bech32_encode, convertbits
 
 __all__ = [
     "AddressError",
@@ -17,11 +16,67 @@ __all__ = [
 ]
 
 _BYRON = 8
+_CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
+_GENERATOR = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
+MAX_BECH32_LENGTH = 1023
 _REWARD_TYPES = (14, 15)
 
 
 class AddressError(ValueError):
     """An address that cannot be parsed."""
+
+
+def _polymod(values: list[int]) -> int:
+    checksum = 1
+    for value in values:
+        top = checksum >> 25
+        checksum = (checksum & 0x1FFFFFF) << 5 ^ value
+        for i, gen in enumerate(_GENERATOR):
+            if (top >> i) & 1:
+                checksum ^= gen
+    return checksum
+
+
+def _hrp_expand(hrp: str) -> list[int]:
+    return [ord(c) >> 5 for c in hrp] + [0] + [ord(c) & 31 for c in hrp]
+
+
+def _convert_bits(data: list[int] | bytes, from_bits: int, to_bits: int, pad: bool) -> list[int] | None:
+    acc = bits = 0
+    out: list[int] = []
+    maxv = (1 << to_bits) - 1
+    for value in data:
+        acc = (acc << from_bits) | value
+        bits += from_bits
+        while bits >= to_bits:
+            bits -= to_bits
+            out.append((acc >> bits) & maxv)
+    if pad and bits:
+        out.append((acc << (to_bits - bits)) & maxv)
+    elif not pad and (bits >= from_bits or (acc << (to_bits - bits)) & maxv):
+        return None
+    return out
+
+
+def bech32_encode(hrp: str, data: bytes) -> str:
+    words = _convert_bits(data, 8, 5, True) or []
+    polymod = _polymod(_hrp_expand(hrp) + words + [0] * 6) ^ 1
+    checksum = [(polymod >> 5 * (5 - i)) & 31 for i in range(6)]
+    return hrp + "1" + "".join(_CHARSET[d] for d in words + checksum)
+
+
+def bech32_decode(text: str) -> tuple[str, bytes] | None:
+    if len(text) > MAX_BECH32_LENGTH or text.lower() != text or "1" not in text:
+        return None
+    pos = text.rfind("1")
+    hrp, rest = text[:pos], text[pos + 1 :]
+    if not hrp or len(rest) < 6 or any(c not in _CHARSET for c in rest):
+        return None
+    words = [_CHARSET.index(c) for c in rest]
+    if _polymod(_hrp_expand(hrp) + words) != 1:
+        return None
+    data = _convert_bits(words[:-6], 5, 8, False)
+    return None if data is None else (hrp, bytes(data))
 
 
 @lru_cache(maxsize=65536)
@@ -34,8 +89,7 @@ def address_to_text(raw: bytes) -> str:
         return base58.b58encode(raw).decode("ascii")
     prefix = "stake" if kind in _REWARD_TYPES else "addr"
     hrp = prefix if (raw[0] & 0x0F) == 1 else prefix + "_test"
-    words = convertbits(list(raw), 8, 5)
-    return str(bech32_encode(hrp, words, Encoding.BECH32))
+    return bech32_encode(hrp, raw)
 
 
 @lru_cache(maxsize=65536)
@@ -43,13 +97,10 @@ def address_from_text(text: str) -> bytes:
     """Parse a bech32, base58 (Byron) or hex address into its bytes."""
     text = text.strip()
     if text.startswith(("addr", "stake")):
-        hrp, words, _ = bech32_decode(text)
-        if hrp is None or words is None:
+        decoded = bech32_decode(text)
+        if decoded is None or not decoded[1]:
             raise AddressError(f"invalid bech32 address: {text[:120]!r}")
-        data = convertbits(words, 5, 8, False)
-        if not data:
-            raise AddressError(f"invalid bech32 address payload: {text[:120]!r}")
-        raw = bytes(data)
+        raw = decoded[1]
     else:
         try:
             raw = bytes.fromhex(text)

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 __all__ = ["ProtocolParameters"]
 
 
-def _cost_model(name: str) -> list[int]:
-    # Values in the canonical (alphabetical) parameter order, the order Ogmios emits and pycardano reads.
-    from pycardano import plutus
-
-    model: dict[str, int] = getattr(plutus, name)
-    return [model[key] for key in sorted(model)]
+@lru_cache(maxsize=1)
+def _cost_models() -> dict[str, list[int]]:
+    # pycardano's default V1/V2 models in canonical (alphabetical) parameter order, the order Ogmios emits.
+    models: dict[str, list[int]] = json.loads((Path(__file__).parent / "cost_models.json").read_text())
+    return models
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,10 +79,7 @@ class ProtocolParameters:
             "minStakePoolCost": ada(self.min_stake_pool_cost_lovelace),
             "minUtxoDepositConstant": ada(self.min_utxo_deposit_constant_lovelace),
             "minUtxoDepositCoefficient": self.min_utxo_deposit_coefficient,
-            "plutusCostModels": {
-                "plutus:v1": _cost_model("PLUTUS_V1_COST_MODEL"),
-                "plutus:v2": _cost_model("PLUTUS_V2_COST_MODEL"),
-            },
+            "plutusCostModels": {name: list(model) for name, model in _cost_models().items()},
             "scriptExecutionPrices": {"memory": "577/10000", "cpu": "721/10000000"},
             "maxExecutionUnitsPerTransaction": {"memory": 14_000_000, "cpu": 10_000_000_000},
             "maxExecutionUnitsPerBlock": {"memory": 62_000_000, "cpu": 20_000_000_000},
