@@ -6,7 +6,10 @@ Two documented deviations from the files, both applied in memory only:
 - ``ogmios.json#/properties/RpcError`` requires an ``error.string`` member (an upstream typo for
   ``message``); generic JSON-RPC errors are checked against a corrected copy.
 Kupo's OpenAPI component schemas are converted to JSON Schema (``nullable`` → type union,
-``#/components/schemas`` refs resolved in the same document, OpenAPI-only keywords dropped).
+``#/components/schemas`` refs resolved in the same document, OpenAPI-only keywords dropped,
+``contentEncoding`` asserted as a pattern so that ``oneOf`` branches such as bech32/base16 differ); the
+``Metadata.schema`` label keys are checked as digit strings (the OpenAPI says ``type: integer`` for
+JSON object keys, which no JSON document can satisfy).
 """
 
 from __future__ import annotations
@@ -68,6 +71,13 @@ def validate_ogmios(definition: str, message: Any) -> None:
         raise AssertionError(f"{definition}: {best.message} at {list(best.absolute_path)}\n{message!r:.2000}")
 
 
+_ENCODING_PATTERNS = {
+    "base16": "^[0-9a-f]*$",
+    "bech32": "^[a-z_]+1[02-9ac-hj-np-z]+$",
+    "base58": "^[1-9A-HJ-NP-Za-km-z]+$",
+}
+
+
 def _openapi_to_jsonschema(node: Any) -> Any:
     if isinstance(node, list):
         return [_openapi_to_jsonschema(n) for n in node]
@@ -75,7 +85,11 @@ def _openapi_to_jsonschema(node: Any) -> Any:
         return node
     out = {}
     for key, value in node.items():
-        if key in ("example", "examples", "x-additionalPropertiesName", "nullable", "contentEncoding"):
+        if key in ("example", "examples", "x-additionalPropertiesName", "nullable"):
+            continue
+        if key == "contentEncoding":  # an annotation in JSON Schema: assert it, so oneOf branches differ
+            if value in _ENCODING_PATTERNS and "pattern" not in node:
+                out["pattern"] = _ENCODING_PATTERNS[value]
             continue
         if key == "$ref" and value.startswith("#/components/schemas/"):
             out[key] = "#/definitions/" + value.rsplit("/", 1)[1]
@@ -95,7 +109,10 @@ def _openapi_to_jsonschema(node: Any) -> Any:
 @functools.cache
 def _kupo_document() -> dict[str, Any]:
     spec = yaml.safe_load((REFERENCE / "kupo" / "openapi-v2.12.0.yaml").read_text())
-    return {"definitions": _openapi_to_jsonschema(spec["components"]["schemas"])}
+    definitions = _openapi_to_jsonschema(spec["components"]["schemas"])
+    # JSON object keys are strings: "propertyNames: {type: integer}" can never hold; check the digits instead.
+    definitions["Metadata"]["properties"]["schema"]["propertyNames"] = {"pattern": "^-?[0-9]+$"}
+    return {"definitions": definitions}
 
 
 @functools.cache
