@@ -1,4 +1,5 @@
 """Root test configuration: shared fixtures live in tests/support and are registered here."""
 
 pytest_plugins: list[str] = [
+    "tests.support.devnet_fixture",
 ]

@@ -1,0 +1,261 @@
+"""A real devnet process for tests: ``python -m devnet`` on free loopback ports.
+
+Stable API (other services' tests rely on it)::
+
+    dev = DevnetProcess(block_time=0, state_dir=None, seed="creatorpass-test", extra_args=())
+    dev.start()                       # waits (bounded) until GET /devnet/info answers; returns self
+    dev.ogmios_url                    # "ws://127.0.0.1:<port>"   (Ogmios v6 JSON-RPC over WebSocket)
+    dev.ogmios_http_url               # "http://127.0.0.1:<port>" (same port, HTTP POST /)
+    dev.kupo_url                      # "http://127.0.0.1:<port>"
+    dev.control_url                   # "http://127.0.0.1:<port>"
+    dev.ogmios_port, dev.kupo_port, dev.control_port
+    dev.fund(address, lovelace, assets=None) -> tx_id   # assets: {"<policy hex>.<name hex>": qty}
+    dev.blocks(count=1, fill=None) -> dict              # {"produced", "tip", "blocks": [...]}; confirms mempool txs
+    dev.rollback(blocks, drop_transactions=False) -> dict
+    dev.info() -> dict                # network, magic, tip, genesis keys (addresses + signing_key_cbor), ports …
+    dev.genesis_key(i) -> dict        # {"address", "signing_key_cbor", "verification_key", "key_hash", "name"}
+    dev.stop()                        # SIGTERM, graceful (falls back to SIGKILL after a timeout)
+    dev.kill()                        # SIGKILL, like a crash
+    dev.restart()                     # same ports and state dir (a persisted chain comes back)
+    dev.log_text()                    # the process's stdout+stderr so far, for assertion messages
+
+A funded tx is only in the mempool until a block is produced: with ``block_time=0`` (the default here)
+call ``dev.blocks()``.  The control API starts after the Ogmios and Kupo servers, so once ``start()``
+returns all three ports accept connections.
+
+Fixtures: ``devnet`` (function scope, block_time=0, in-memory) and ``devnet_factory`` (``make(**kwargs)``
+-> started DevnetProcess; every one is stopped at teardown).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+__all__ = ["DevnetError", "DevnetProcess", "devnet", "devnet_factory", "free_ports"]
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+STARTUP_TIMEOUT_S = 60.0
+REQUEST_TIMEOUT_S = 120.0
+
+
+class DevnetError(RuntimeError):
+    """The devnet process failed to start, died, or answered a control call with an error."""
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """``count`` distinct ports that were free a moment ago (bound together, then released)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind((host, 0))
+            sockets.append(sock)
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+class DevnetProcess:
+    def __init__(
+        self,
+        *,
+        block_time: float = 0.0,
+        state_dir: str | Path | None = None,
+        seed: str = "creatorpass-test",
+        extra_args: Sequence[str] = (),
+        host: str = "127.0.0.1",
+        startup_timeout_s: float = STARTUP_TIMEOUT_S,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.block_time = block_time
+        self.state_dir = Path(state_dir) if state_dir is not None else None
+        self.seed = seed
+        self.extra_args = list(extra_args)
+        self.host = host
+        self.startup_timeout_s = startup_timeout_s
+        self.env = env
+        self.ogmios_port, self.kupo_port, self.control_port = free_ports(3, host)
+        self.process: subprocess.Popen[bytes] | None = None
+        self._log = tempfile.NamedTemporaryFile(prefix="devnet-", suffix=".log", delete=False)  # noqa: SIM115
+
+    # -- URLs -----------------------------------------------------------------------------------------
+
+    @property
+    def ogmios_url(self) -> str:
+        return f"ws://{self.host}:{self.ogmios_port}"
+
+    @property
+    def ogmios_http_url(self) -> str:
+        return f"http://{self.host}:{self.ogmios_port}"
+
+    @property
+    def kupo_url(self) -> str:
+        return f"http://{self.host}:{self.kupo_port}"
+
+    @property
+    def control_url(self) -> str:
+        return f"http://{self.host}:{self.control_port}"
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+
+    def command(self) -> list[str]:
+        cmd = [
+            sys.executable, "-m", "devnet",
+            "--host", self.host,
+            "--ogmios-port", str(self.ogmios_port),
+            "--kupo-port", str(self.kupo_port),
+            "--control-port", str(self.control_port),
+            "--block-time", str(self.block_time),
+            "--seed", self.seed,
+            "--log-json", "false",
+        ]  # fmt: skip
+        if self.state_dir is not None:
+            cmd += ["--state-dir", str(self.state_dir)]
+        return cmd + self.extra_args
+
+    def start(self) -> DevnetProcess:
+        if self.process is not None and self.process.poll() is None:
+            raise DevnetError("the devnet is already running")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DEVNET_")}
+        env.update(self.env or {})
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+        self.process = subprocess.Popen(
+            self.command(), cwd=REPO_ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self.startup_timeout_s
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise DevnetError(f"devnet exited with {self.process.returncode}:\n{self.log_text()[-4000:]}")
+            with contextlib.suppress(OSError, DevnetError):
+                self.info()
+                return
+            time.sleep(0.05)
+        self.kill()
+        raise DevnetError(f"devnet not ready after {self.startup_timeout_s} s:\n{self.log_text()[-4000:]}")
+
+    def stop(self, timeout_s: float = 15.0) -> int | None:
+        """Graceful stop (SIGTERM); returns the exit code (None if it was not running)."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout_s)
+        return self.process.returncode
+
+    def kill(self) -> None:
+        """SIGKILL, like a crash; the state dir keeps whatever was fsynced."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(15)
+
+    def restart(self) -> DevnetProcess:
+        self.stop()
+        return self.start()
+
+    def close(self) -> None:
+        self.stop()
+        self._log.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self._log.name)
+
+    def __enter__(self) -> DevnetProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def log_text(self) -> str:
+        self._log.flush()
+        return Path(self._log.name).read_text(errors="replace")
+
+    # -- control API ----------------------------------------------------------------------------------
+
+    def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        """A raw control-API call: (HTTP status, decoded JSON body)."""
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.control_url + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=REQUEST_TIMEOUT_S) as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as err:
+            payload = err.read()
+            try:
+                return err.code, json.loads(payload)
+            except ValueError:
+                return err.code, payload.decode(errors="replace")
+
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
+        status, payload = self.request(method, path, body)
+        if status != 200:
+            raise DevnetError(f"{method} {path} -> {status}: {payload}")
+        return payload
+
+    def info(self) -> dict[str, Any]:
+        return self._call("GET", "/devnet/info")  # type: ignore[no-any-return]
+
+    def fund(self, address: str, lovelace: int, assets: dict[str, int] | None = None) -> str:
+        body: dict[str, Any] = {"address": str(address), "lovelace": lovelace}
+        if assets:
+            body["assets"] = assets
+        return str(self._call("POST", "/devnet/fund", body)["transaction_id"])
+
+    def blocks(self, count: int = 1, fill: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"count": count}
+        if fill:
+            body["fill"] = fill
+        return self._call("POST", "/devnet/blocks", body)  # type: ignore[no-any-return]
+
+    def rollback(self, blocks: int, drop_transactions: bool = False) -> dict[str, Any]:
+        body = {"blocks": blocks, "drop_transactions": drop_transactions}
+        return self._call("POST", "/devnet/rollback", body)  # type: ignore[no-any-return]
+
+    def genesis_key(self, index: int = 0) -> dict[str, str]:
+        return self.info()["genesis"]["keys"][index]  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def devnet_factory(tmp_path: Path) -> Iterator[Callable[..., DevnetProcess]]:
+    """``make(**kwargs)`` starts a DevnetProcess (kwargs as its constructor); all are closed afterwards."""
+    started: list[DevnetProcess] = []
+
+    def make(**kwargs: Any) -> DevnetProcess:
+        dev = DevnetProcess(**kwargs)
+        started.append(dev)
+        return dev.start()
+
+    yield make
+    for dev in started:
+        dev.close()
+
+
+@pytest.fixture
+def devnet(devnet_factory: Callable[..., DevnetProcess]) -> DevnetProcess:
+    """A started in-memory devnet with ``block_time=0``: blocks come only from ``devnet.blocks()``."""
+    return devnet_factory(block_time=0)
