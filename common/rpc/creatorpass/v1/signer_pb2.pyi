@@ -94,6 +94,8 @@ class _RefusalReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Refusal
     MINT_CEREMONY_DISABLED: _RefusalReason.ValueType  # 22
     BURN_COUNT_MISMATCH: _RefusalReason.ValueType  # 23
     TOO_MANY_GENERATION_IDS: _RefusalReason.ValueType  # 24
+    TTL_EXPIRED: _RefusalReason.ValueType  # 25
+    """ttl is not after the caller's current slot"""
 
 class RefusalReason(_RefusalReason, metaclass=_RefusalReasonEnumTypeWrapper): ...
 
@@ -122,6 +124,8 @@ GENERATION_ID_REUSED: RefusalReason.ValueType  # 21
 MINT_CEREMONY_DISABLED: RefusalReason.ValueType  # 22
 BURN_COUNT_MISMATCH: RefusalReason.ValueType  # 23
 TOO_MANY_GENERATION_IDS: RefusalReason.ValueType  # 24
+TTL_EXPIRED: RefusalReason.ValueType  # 25
+"""ttl is not after the caller's current slot"""
 Global___RefusalReason: _TypeAlias = RefusalReason  # noqa: Y015
 
 @_typing.final

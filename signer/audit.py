@@ -1,0 +1,156 @@
+"""Append-only, hash-chained audit log of every request and decision (JSON lines).
+
+Each line is a JSON object with ``seq`` (1, 2, …), ``prev`` (the previous line's hash; 64 zeros for
+the first), ``ts``, the request summary, the decision and its reason, and ``hash``::
+
+    hash = sha256(prev_hex_ascii || canonical_json(line without "hash"))
+
+where canonical JSON sorts keys, uses ``(",", ":")`` separators and ASCII escapes. Editing, removing,
+inserting or reordering any line breaks the chain at that line; ``verify`` reports the first bad line.
+The signer writes a batch of lines with one ``write`` and (by default) one ``fsync`` before it commits
+the state and replies, so a reply is never sent for a decision the log does not hold.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from signer.errors import AuditError
+
+__all__ = ["GENESIS_HASH", "AuditLog", "VerifyResult", "line_hash", "verify_file"]
+
+GENESIS_HASH = "0" * 64
+MAX_LINE_BYTES = 64 * 1024
+
+
+def _canonical(entry: dict[str, Any]) -> bytes:
+    return json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def line_hash(prev: str, entry: dict[str, Any]) -> str:
+    return hashlib.sha256(prev.encode("ascii") + _canonical(entry)).hexdigest()
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    lines: int
+    first_bad_line: int | None = None
+    problem: str = ""
+    head: str = GENESIS_HASH
+
+
+def _check_line(number: int, raw: bytes, prev: str) -> tuple[str | None, str]:
+    """(problem or None, this line's hash)."""
+    try:
+        entry = json.loads(raw)
+    except ValueError:
+        return "not valid JSON", prev
+    if not isinstance(entry, dict) or "hash" not in entry:
+        return "no hash field", prev
+    claimed = entry.pop("hash")
+    if entry.get("seq") != number:
+        return f"sequence number {entry.get('seq')!r}, expected {number}", prev
+    if entry.get("prev") != prev:
+        return "prev does not match the previous line's hash", prev
+    if line_hash(prev, entry) != claimed:
+        return "hash does not match the line's content", prev
+    return None, claimed
+
+
+def _lines(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as log:
+        yield from log
+
+
+def verify_file(path: Path) -> VerifyResult:
+    """Walk the whole chain; the first line that does not verify ends the walk."""
+    prev, count = GENESIS_HASH, 0
+    for count, raw in enumerate(_lines(path), start=1):
+        if not raw.endswith(b"\n"):
+            return VerifyResult(False, count - 1, count, "line is not terminated (torn write?)", prev)
+        problem, prev_next = _check_line(count, raw, prev)
+        if problem:
+            return VerifyResult(False, count - 1, count, problem, prev)
+        prev = prev_next
+    return VerifyResult(True, count, head=prev)
+
+
+class AuditLog:
+    """The writer. Lines are prepared (hash chained in memory), then written together by :meth:`flush`."""
+
+    def __init__(self, path: Path, *, fsync: bool = True) -> None:
+        self.path = path
+        self._fsync = fsync
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._seq, self._head = self._resume()
+        self._pending: list[bytes] = []
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+
+    def _resume(self) -> tuple[int, str]:
+        """Continue the chain after the last line; refuse a log whose tail does not verify."""
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            return 0, GENESIS_HASH
+        with self.path.open("rb") as log:
+            log.seek(0, os.SEEK_END)
+            size = log.tell()
+            log.seek(max(0, size - 2 * MAX_LINE_BYTES))
+            tail = log.read().splitlines(keepends=True)
+        last = tail[-1]
+        try:
+            entry = json.loads(last)
+            claimed = entry.pop("hash")
+            seq, prev = int(entry["seq"]), str(entry["prev"])
+        except (ValueError, KeyError, TypeError):
+            raise AuditError(f"the last line of {self.path} is damaged; run `python -m signer audit verify`") from None
+        if not last.endswith(b"\n") or line_hash(prev, entry) != claimed:
+            raise AuditError(f"the last line of {self.path} does not verify; run `python -m signer audit verify`")
+        return seq, claimed
+
+    @property
+    def head(self) -> str:
+        return self._head
+
+    def append(self, entry: dict[str, Any]) -> str:
+        """Chain ``entry`` (seq, prev and hash are added) and queue it; return its hash (the audit id)."""
+        seq = self._seq + 1
+        entry = {**entry, "seq": seq, "prev": self._head}
+        digest = line_hash(self._head, entry)
+        line = _canonical({**entry, "hash": digest}) + b"\n"
+        if len(line) > MAX_LINE_BYTES:
+            raise AuditError("audit line too long")
+        self._pending.append(line)
+        self._seq, self._head = seq, digest
+        return digest
+
+    def checkpoint(self) -> tuple[int, str, int]:
+        return self._seq, self._head, len(self._pending)
+
+    def rollback(self, mark: tuple[int, str, int]) -> None:
+        """Forget lines queued after ``mark`` (their request was undone before anything was written)."""
+        self._seq, self._head = mark[0], mark[1]
+        del self._pending[mark[2]:]
+
+    def flush(self) -> None:
+        """Write every queued line with one write (and fsync); AuditError when the disk refuses."""
+        if not self._pending:
+            return
+        data = b"".join(self._pending)
+        try:
+            written = os.write(self._fd, data)
+            if written != len(data):
+                raise AuditError("short write to the audit log")
+            if self._fsync:
+                os.fsync(self._fd)
+        except OSError as exc:
+            raise AuditError(f"cannot write the audit log: {exc.strerror}") from None
+        self._pending.clear()
+
+    def close(self) -> None:
+        os.close(self._fd)

@@ -1,0 +1,76 @@
+"""Group commit: requests queue up while the previous batch is being made durable, then go together.
+
+With one caller each batch holds one request (one fsync per signature); with many callers a batch
+holds up to ``batch_max`` requests and one fsync covers them all. The core runs on one worker thread,
+off the event loop; the queue is bounded (a full queue is an immediate ``QueueFull``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from concurrent.futures import ThreadPoolExecutor
+
+from signer.core import BurnRequest, Failed, MintRequest, Outcome, SignerCore
+from signer.errors import SignerError
+
+__all__ = ["Batcher", "QueueFull"]
+
+_Item = tuple[BurnRequest | MintRequest, "asyncio.Future[Outcome]"]
+
+
+class QueueFull(SignerError):
+    """Too many requests are waiting."""
+
+
+class Batcher:
+    def __init__(self, core: SignerCore, *, batch_max: int = 64, queue_limit: int = 1024) -> None:
+        self.core = core
+        self.batch_max = batch_max
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue(maxsize=queue_limit)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="signer-core")
+        self._task: asyncio.Task[None] | None = None
+        self.broken: str | None = None  # set when the disk refused a write; every later request fails
+        self.broken_event = asyncio.Event()
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="signer-batcher")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        while not self._queue.empty():
+            _, future = self._queue.get_nowait()
+            if not future.done():
+                future.set_result(Failed("the signer is shutting down"))
+        self._executor.shutdown(wait=True)
+
+    async def submit(self, request: BurnRequest | MintRequest) -> Outcome:
+        if self.broken:
+            return Failed(self.broken)
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        try:
+            self._queue.put_nowait((request, future))
+        except asyncio.QueueFull:
+            raise QueueFull(f"more than {self._queue.maxsize} requests are waiting") from None
+        return await asyncio.shield(future)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self.batch_max and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            requests = [request for request, _ in batch]
+            try:
+                outcomes: list[Outcome] = await loop.run_in_executor(self._executor, self.core.process, requests)
+            except SignerError as exc:
+                # The state or the audit log could not be made durable: stop signing rather than guess.
+                self.broken = f"the signer stopped signing: {exc}"
+                self.broken_event.set()
+                outcomes = [Failed(self.broken)] * len(batch)
+            for (_, future), outcome in zip(batch, outcomes, strict=True):
+                if not future.done():
+                    future.set_result(outcome)

@@ -1,0 +1,156 @@
+"""``python -m signer``: keys init|import|show, audit verify, certs generate, serve, settings."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from common.logging import configure_logging
+from common.settings import describe_settings, load_settings
+from signer.audit import verify_file
+from signer.certs import generate_certs
+from signer.errors import SignerError
+from signer.identity import build_identity, open_key_store, pkcs11_config
+from signer.keystore import KdfParams, KeyRole, Pkcs11KeyStore, load_skey, read_public_keys, write_key_file
+from signer.keystore.base import ROLES
+from signer.settings import SignerSettings
+
+__all__ = ["main"]
+
+
+class _PublicKeys:
+    """Public keys read from a key file header, for `keys show` without the passphrase."""
+
+    kind = "file"
+
+    def __init__(self, public: dict[KeyRole, bytes]) -> None:
+        self._public = public
+
+    def roles(self) -> tuple[KeyRole, ...]:
+        return tuple(r for r in ROLES if r in self._public)
+
+    def public_key(self, role: KeyRole) -> bytes:
+        return self._public[role]
+
+    def sign(self, role: KeyRole, message: bytes) -> bytes:
+        raise SignerError("public keys only")
+
+    def close(self) -> None:
+        pass
+
+
+def _roles(settings: SignerSettings) -> tuple[KeyRole, ...]:
+    return ("payment", "policy") if settings.sink_mode == "mint" else ("payment",)
+
+
+def _summary(settings: SignerSettings, keys: Any, verified: bool) -> dict[str, Any]:
+    ident = build_identity(settings, keys)
+    policy = ident.policy
+    return {
+        "key_store": ident.key_store, "verified": verified, "network_id": policy.network_id,
+        "sink_mode": policy.sink_mode, "custodial_address": ident.custodial_address,
+        "payment_key_hash": policy.payment_key_hash.hex(),
+        "policy_key_hash": policy.policy_key_hash.hex() if policy.policy_key_hash else "",
+        "policy_id": policy.policy_id.hex(), "policy_script_cbor": ident.policy_script_cbor.hex(),
+        "asset_name": policy.asset_name.hex(), "sink_address": ident.sink_address,
+    }
+
+
+def _store_keys(settings: SignerSettings, keys: dict[KeyRole, Ed25519PrivateKey]) -> None:
+    if settings.key_store == "pkcs11":
+        Pkcs11KeyStore.import_keys(pkcs11_config(settings), keys)
+        return
+    if not settings.passphrase:
+        raise SignerError("SIGNER_PASSPHRASE_FILE is not set")
+    write_key_file(settings.key_file_path, keys, settings.passphrase, KdfParams(memory_kib=settings.kdf_memory_kib))
+
+
+def cmd_keys(args: argparse.Namespace, settings: SignerSettings) -> int:
+    if args.keys_command == "init":
+        if settings.key_store == "pkcs11":
+            Pkcs11KeyStore.generate(pkcs11_config(settings), _roles(settings))
+        else:
+            _store_keys(settings, {role: Ed25519PrivateKey.generate() for role in _roles(settings)})
+    elif args.keys_command == "import":
+        imported: dict[KeyRole, Ed25519PrivateKey] = {"payment": load_skey(args.payment_skey)}
+        if args.policy_skey:
+            imported["policy"] = load_skey(args.policy_skey)
+        elif settings.sink_mode == "mint":
+            raise SignerError("mint mode needs --policy-skey as well")
+        _store_keys(settings, imported)
+    if settings.key_store == "file" and not settings.passphrase:
+        print(json.dumps(_summary(settings, _PublicKeys(read_public_keys(settings.key_file_path)), False), indent=2))
+        return 0
+    store = open_key_store(settings)
+    try:
+        print(json.dumps(_summary(settings, store, True), indent=2))
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    result = verify_file(args.file)
+    if result.ok:
+        print(f"ok: {result.lines} lines, head {result.head}")
+        return 0
+    print(f"TAMPERED: line {result.first_bad_line}: {result.problem} ({result.lines} lines verify before it)")
+    return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m signer", description="creatorpass custodial signer")
+    sub = parser.add_subparsers(dest="command", required=True)
+    keys = sub.add_parser("keys", help="create, import or show the signer's keys").add_subparsers(
+        dest="keys_command", required=True)
+    keys.add_parser("init", help="generate new keys in the configured key store")
+    imp = keys.add_parser("import", help="import cardano-cli .skey envelopes")
+    imp.add_argument("--payment-skey", type=Path, required=True)
+    imp.add_argument("--policy-skey", type=Path)
+    keys.add_parser("show", help="print addresses, key hashes and policy id (no secrets)")
+    audit = sub.add_parser("audit", help="audit log tools").add_subparsers(dest="audit_command", required=True)
+    verify = audit.add_parser("verify", help="verify the hash chain; exit 1 at the first tampered line")
+    verify.add_argument("file", type=Path)
+    certs = sub.add_parser("certs", help="mTLS material").add_subparsers(dest="certs_command", required=True)
+    gen = certs.add_parser("generate", help="create a CA, a server and a client certificate")
+    gen.add_argument("--out", type=Path, required=True)
+    gen.add_argument("--host", action="append", default=[], help="extra server name or IP (repeatable)")
+    gen.add_argument("--client-cn", default="creatorpass-gateway")
+    serve = sub.add_parser("serve", help="run the gRPC signer")
+    serve.add_argument("--enable-mint-ceremony", action="store_true",
+                       help="allow SignMintCeremony (positive mints of $CREATE) for this run")
+    sub.add_parser("settings", help="list every SIGNER_* variable with its default")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "audit":
+        return cmd_audit(args)
+    if args.command == "certs":
+        paths = generate_certs(args.out, hosts=args.host, client_cn=args.client_cn)
+        print(json.dumps({k: str(v) for k, v in paths.items()}, indent=2))
+        return 0
+    if args.command == "settings":
+        for var, default, doc in describe_settings(SignerSettings):
+            print(f"{var:32} {default:40} {doc}")
+        return 0
+    settings = load_settings(SignerSettings)
+    configure_logging("signer", settings.log_level, json=settings.log_json)
+    try:
+        if args.command == "keys":
+            return cmd_keys(args, settings)
+        from signer.app import run
+
+        asyncio.run(run(settings, mint_ceremony=args.enable_mint_ceremony))
+        return 0
+    except SignerError as exc:
+        print(f"signer: {exc}", file=sys.stderr)
+        return 1

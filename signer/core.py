@@ -1,0 +1,236 @@
+"""The signer's core: decode, check, record, sign, audit — for a batch of requests at a time.
+
+One batch runs in one SQLite ``BEGIN IMMEDIATE`` transaction; its audit lines are written with one
+write (+ fsync) just before the commit; only then do witnesses leave. Each request runs in its own
+savepoint, so one refusal or failure never undoes its neighbours. Synchronous and thread-confined:
+``signer.batcher`` calls :meth:`SignerCore.process` from a single worker thread.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import cbor2
+
+from signer import merkle
+from signer.audit import AuditLog
+from signer.errors import AuditError, KeyStoreError, MalformedRequest, Refusal, StateError
+from signer.identity import Identity
+from signer.keystore import KeyRole, KeyStore
+from signer.policy import check_burn, check_mint
+from signer.state import SignedTx, StateStore
+from signer.tx import DecodedTx, decode_transaction
+
+__all__ = ["BurnRequest", "Denied", "Failed", "MintRequest", "Outcome", "Signed", "SignerCore", "utc_day"]
+
+MAX_ID_CHARS = 128
+MAX_NOTE_CHARS = 256
+PURPOSE_BURN_BATCH = 1
+
+
+@dataclass(frozen=True)
+class BurnRequest:
+    tx_cbor: bytes
+    purpose: int
+    generation_ids: tuple[str, ...]
+    request_id: str = ""
+    current_slot: int = 0
+    caller: str = ""
+
+
+@dataclass(frozen=True)
+class MintRequest:
+    tx_cbor: bytes
+    quantity: int
+    operator_note: str = ""
+    current_slot: int = 0
+    caller: str = ""
+
+
+@dataclass(frozen=True)
+class Signed:
+    tx_id: str
+    witness_set_cbor: bytes
+    audit_id: str
+    tokens: int = 0
+    replay: bool = False
+
+
+@dataclass(frozen=True)
+class Denied:
+    """A refusal (``invalid`` False) or a malformed request (``invalid`` True), both audited."""
+
+    reason: str
+    detail: str
+    audit_id: str
+    invalid: bool = False
+
+
+@dataclass(frozen=True)
+class Failed:
+    """The signer could not decide (key store, disk); the caller may retry later."""
+
+    detail: str
+
+
+Outcome = Signed | Denied | Failed
+
+
+def utc_day(epoch_s: float) -> str:
+    return dt.datetime.fromtimestamp(epoch_s, dt.UTC).date().isoformat()
+
+
+def _check_generation_ids(ids: Sequence[str]) -> None:
+    if not ids:
+        raise MalformedRequest("a burn batch needs at least one generation id")
+    for gid in ids:
+        if not (1 <= len(gid) <= MAX_ID_CHARS and gid.isascii() and gid.isprintable() and " " not in gid):
+            raise MalformedRequest(f"generation ids are 1..{MAX_ID_CHARS} printable ASCII characters without spaces")
+    if len(set(ids)) != len(ids):
+        raise MalformedRequest("a generation id appears twice in the request")
+
+
+@dataclass
+class _Audit:
+    """The audit entry being built for one request."""
+
+    kind: str
+    request: dict[str, Any]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class SignerCore:
+    def __init__(self, identity: Identity, keys: KeyStore, state: StateStore, audit: AuditLog, *,
+                 mint_ceremony_enabled: bool = False, clock: Callable[[], float] = time.time) -> None:
+        self.identity = identity
+        self.policy = identity.policy
+        self.keys = keys
+        self.state = state
+        self.audit = audit
+        self.mint_ceremony_enabled = mint_ceremony_enabled
+        self._clock = clock
+        self._public = {role: keys.public_key(role) for role in keys.roles()}
+
+    def tokens_signed_today(self) -> int:
+        return self.state.read_tokens_on(utc_day(self._clock()))
+
+    def process(self, requests: Sequence[BurnRequest | MintRequest]) -> list[Outcome]:
+        """Decide every request; StateError/AuditError when the batch could not be made durable."""
+        outcomes: list[Outcome] = []
+        mark = self.audit.checkpoint()
+        try:
+            with self.state.transaction():
+                for request in requests:
+                    outcomes.append(self._decide(request))
+                self.audit.flush()
+        except (StateError, AuditError):
+            self.audit.rollback(mark)
+            raise
+        return outcomes
+
+    def _decide(self, request: BurnRequest | MintRequest) -> Outcome:
+        now = self._clock()
+        entry = self._entry(request)
+        mark = self.audit.checkpoint()
+        try:
+            with self.state.savepoint():
+                if isinstance(request, BurnRequest):
+                    return self._burn(request, entry, now)
+                return self._mint(request, entry, now)
+        except Refusal as refusal:
+            self.audit.rollback(mark)
+            return Denied(refusal.reason, refusal.detail, self._record(entry, now, "deny", refusal.reason,
+                                                                        refusal.detail))
+        except MalformedRequest as exc:
+            self.audit.rollback(mark)
+            return Denied("INVALID_ARGUMENT", str(exc), self._record(entry, now, "invalid", "INVALID_ARGUMENT",
+                                                                      str(exc)), invalid=True)
+        except KeyStoreError as exc:
+            self.audit.rollback(mark)
+            self._record(entry, now, "error", "KEY_STORE", str(exc))
+            return Failed(str(exc))
+
+    def _entry(self, request: BurnRequest | MintRequest) -> _Audit:
+        summary: dict[str, Any] = {"caller": request.caller[:200], "current_slot": request.current_slot,
+                                   "tx_bytes": len(request.tx_cbor)}
+        if isinstance(request, BurnRequest):
+            summary.update(request_id=request.request_id[:200], purpose=request.purpose,
+                           generation_ids=len(request.generation_ids))
+            return _Audit("burn", summary)
+        summary.update(quantity=request.quantity, operator_note=request.operator_note[:MAX_NOTE_CHARS])
+        return _Audit("mint", summary)
+
+    def _record(self, entry: _Audit, now: float, decision: str, reason: str = "", detail: str = "") -> str:
+        line: dict[str, Any] = {
+            "ts": dt.datetime.fromtimestamp(now, dt.UTC).isoformat(timespec="milliseconds"),
+            "kind": entry.kind, "request": entry.request, "decision": decision, **entry.extra}
+        if reason:
+            line["reason"], line["detail"] = reason, detail[:500]
+        return self.audit.append(line)
+
+    def _decode(self, tx_cbor: bytes, entry: _Audit) -> DecodedTx:
+        tx = decode_transaction(tx_cbor)
+        entry.request["tx_id"] = tx.tx_id.hex()
+        return tx
+
+    def _witness_set(self, tx_id: bytes, roles: Sequence[KeyRole]) -> bytes:
+        return cbor2.dumps({0: [[self._public[role], self.keys.sign(role, tx_id)] for role in roles]})
+
+    def _burn(self, request: BurnRequest, entry: _Audit, now: float) -> Signed:
+        if request.purpose != PURPOSE_BURN_BATCH:
+            raise Refusal("PURPOSE_UNSUPPORTED", f"purpose {request.purpose} is not supported")
+        ids = request.generation_ids
+        if len(ids) > self.policy.caps.max_generation_ids:
+            raise Refusal("TOO_MANY_GENERATION_IDS",
+                          f"{len(ids)} generation ids; at most {self.policy.caps.max_generation_ids} per request")
+        _check_generation_ids(ids)
+        entry.request["root"] = merkle.merkle_root(ids).hex()
+        tx = self._decode(request.tx_cbor, entry)
+        plan = check_burn(tx, ids, request.current_slot, self.policy)
+        tx_id = plan.tx_id.hex()
+        entry.extra.update(tokens=plan.tokens, fee_lovelace=plan.fee_lovelace)
+        roles: list[KeyRole] = ["payment", "policy"] if plan.sign_with_policy_key else ["payment"]
+        previous = self.state.signed_tx(tx_id)
+        if previous is not None:
+            # Same body ⇒ same metadata root ⇒ same ids: an idempotent retry, answered without counting twice.
+            if previous.kind != "burn" or previous.root != plan.root.hex():
+                raise Refusal("GENERATION_ID_REUSED", "this transaction was signed before for another purpose")
+            witness = self._witness_set(plan.tx_id, roles)
+            entry.extra["replay"] = True
+            return Signed(tx_id, witness, self._record(entry, now, "allow"), plan.tokens, replay=True)
+        used = self.state.used_generation_ids(ids)
+        if used:
+            raise Refusal("GENERATION_ID_REUSED",
+                          f"{len(used)} generation id(s) were signed before, e.g. {', '.join(used[:3])}")
+        day = utc_day(now)
+        signed_today = self.state.tokens_on(day)
+        if signed_today + plan.tokens > self.policy.caps.max_tokens_per_day:
+            raise Refusal("TOKENS_PER_DAY_OVER_CAP",
+                          f"{signed_today} tokens signed on {day} (UTC); {plan.tokens} more exceeds the cap of "
+                          f"{self.policy.caps.max_tokens_per_day}")
+        witness = self._witness_set(plan.tx_id, roles)
+        audit_id = self._record(entry, now, "allow")
+        self.state.record(SignedTx(tx_id, "burn", plan.tokens, day, plan.root.hex(), audit_id), ids, now)
+        return Signed(tx_id, witness, audit_id, plan.tokens)
+
+    def _mint(self, request: MintRequest, entry: _Audit, now: float) -> Signed:
+        if not self.mint_ceremony_enabled:
+            raise Refusal("MINT_CEREMONY_DISABLED",
+                          "the mint ceremony is off; the operator must start the signer with --enable-mint-ceremony")
+        if request.quantity <= 0:
+            raise MalformedRequest("the ceremony's quantity must be positive")
+        tx = self._decode(request.tx_cbor, entry)
+        fee = check_mint(tx, request.quantity, request.current_slot, self.policy)
+        tx_id = tx.tx_id.hex()
+        entry.extra.update(tokens=request.quantity, fee_lovelace=fee)
+        witness = self._witness_set(tx.tx_id, ["payment", "policy"])
+        if self.state.signed_tx(tx_id) is not None:
+            entry.extra["replay"] = True
+            return Signed(tx_id, witness, self._record(entry, now, "allow"), request.quantity, replay=True)
+        audit_id = self._record(entry, now, "allow")
+        self.state.record(SignedTx(tx_id, "mint", request.quantity, utc_day(now), "", audit_id), (), now)
+        return Signed(tx_id, witness, audit_id, request.quantity)

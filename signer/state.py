@@ -1,0 +1,147 @@
+"""Persistent policy state in SQLite: generation ids ever signed, signed transactions, tokens per UTC day.
+
+WAL journal, ``synchronous=FULL`` (``NORMAL`` when fsync is turned off: still safe against kill -9,
+not against power loss), every write inside ``BEGIN IMMEDIATE``. ``signer.core`` records a decision
+before the witness leaves the process, so a crash after the commit but before the reply leaves those
+generation ids consumed; an identical retry (same transaction id) is answered idempotently.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from signer.errors import StateError
+
+__all__ = ["SignedTx", "StateStore"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS signed_tx (
+    tx_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('burn', 'mint')),
+    tokens INTEGER NOT NULL CHECK (tokens >= 0),
+    day TEXT NOT NULL,
+    root TEXT NOT NULL,
+    audit_id TEXT NOT NULL,
+    signed_at REAL NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS generation (
+    generation_id TEXT PRIMARY KEY,
+    tx_id TEXT NOT NULL REFERENCES signed_tx(tx_id)
+) STRICT;
+CREATE TABLE IF NOT EXISTS day_total (
+    day TEXT PRIMARY KEY,
+    tokens INTEGER NOT NULL CHECK (tokens >= 0)
+) STRICT;
+"""
+_SQL_PARAM_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class SignedTx:
+    tx_id: str
+    kind: str
+    tokens: int
+    day: str
+    root: str
+    audit_id: str
+
+
+class StateStore:
+    """One connection, used by one thread at a time (the core's worker); a lock guards misuse."""
+
+    def __init__(self, path: Path, *, fsync: bool = True) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise StateError(f"cannot open state database {path}: {exc}") from None
+        self._lock = threading.Lock()
+        self._reader = sqlite3.connect(path, check_same_thread=False, timeout=10.0)
+        self._reader_lock = threading.Lock()
+        self.path = path
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+        with self._reader_lock:
+            self._reader.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT``; rolls back on any exception."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StateError(f"cannot start a state transaction: {exc}") from None
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            try:
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._db.execute("ROLLBACK")
+                raise StateError(f"cannot commit state: {exc}") from None
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A nested unit inside :meth:`transaction`, undone alone when its block raises."""
+        self._db.execute("SAVEPOINT request")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK TO request")
+            self._db.execute("RELEASE request")
+            raise
+        self._db.execute("RELEASE request")
+
+    def signed_tx(self, tx_id: str) -> SignedTx | None:
+        row = self._db.execute(
+            "SELECT tx_id, kind, tokens, day, root, audit_id FROM signed_tx WHERE tx_id = ?", (tx_id,)).fetchone()
+        return None if row is None else SignedTx(*row)
+
+    def used_generation_ids(self, generation_ids: Sequence[str]) -> list[str]:
+        used: list[str] = []
+        for start in range(0, len(generation_ids), _SQL_PARAM_CHUNK):
+            chunk = list(generation_ids[start:start + _SQL_PARAM_CHUNK])
+            marks = ",".join("?" * len(chunk))
+            used += [r[0] for r in self._db.execute(
+                f"SELECT generation_id FROM generation WHERE generation_id IN ({marks})", chunk)]  # noqa: S608
+        return used
+
+    def tokens_on(self, day: str) -> int:
+        row = self._db.execute("SELECT tokens FROM day_total WHERE day = ?", (day,)).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def record(self, tx: SignedTx, generation_ids: Sequence[str], signed_at: float) -> None:
+        """Record a signed transaction, its generation ids and its tokens against ``tx.day``."""
+        try:
+            self._insert(tx, generation_ids, signed_at)
+        except sqlite3.Error as exc:
+            raise StateError(f"cannot record signed transaction: {exc}") from None
+
+    def _insert(self, tx: SignedTx, generation_ids: Sequence[str], signed_at: float) -> None:
+        self._db.execute("INSERT INTO signed_tx VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         (tx.tx_id, tx.kind, tx.tokens, tx.day, tx.root, tx.audit_id, signed_at))
+        self._db.executemany("INSERT INTO generation VALUES (?, ?)", [(g, tx.tx_id) for g in generation_ids])
+        if tx.kind == "burn" and tx.tokens:
+            self._db.execute(
+                "INSERT INTO day_total VALUES (?, ?) ON CONFLICT(day) DO UPDATE SET tokens = tokens + excluded.tokens",
+                (tx.day, tx.tokens))
+
+    def read_tokens_on(self, day: str) -> int:
+        """The committed total of ``day``, on a separate connection (WAL readers never wait for the writer)."""
+        with self._reader_lock:
+            row = self._reader.execute("SELECT tokens FROM day_total WHERE day = ?", (day,)).fetchone()
+        return 0 if row is None else int(row[0])
