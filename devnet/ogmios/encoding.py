@@ -8,6 +8,8 @@ from typing import Any, Final
 
 import orjson
 
+from devnet.ogmios import cborraw
+
 __all__ = [
     "address_bytes_from_text",
     "address_to_text",
@@ -159,6 +161,10 @@ def address_bytes_from_text(text: str) -> bytes | None:
     if is_hex(text) and len(text) >= 58:
         return bytes.fromhex(text)
     raw = base58_decode(text)
-    if raw and raw[0] >> 4 == 8:
-        return raw
+    if raw and raw[0] == 0x82:  # Byron: [#6.24(bytes), crc32]
+        try:
+            if cborraw.item_end(raw, 0) == len(raw):
+                return raw
+        except cborraw.CborError:
+            return None
     return None

@@ -105,7 +105,8 @@ class LedgerStateQueries:
         if block is None or block.id != block_id:
             raise RpcFault(
                 2003,
-                "The acquired ledger state is no longer available (rolled back); acquire a new point.",
+                "Previously acquired ledger state is no longer available.",
+                "The acquired point was rolled back; acquire a new point.",
             )
         return None if tip is not None and tip.id == block_id else self.acquired
 

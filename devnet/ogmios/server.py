@@ -70,6 +70,13 @@ class OgmiosServer:
         self.max_message_bytes = max_message_bytes
         self.metrics = _Metrics()
         self.started = datetime.now(UTC)
+        self.sockets: set[web.WebSocketResponse] = set()
+
+    async def close_sockets(self, app: web.Application) -> None:
+        """On shutdown, close every WebSocket (clients waiting at the tip would hold the server)."""
+        for ws in list(self.sockets):
+            with contextlib.suppress(Exception):
+                await ws.close(code=1001, message=b"server shutdown")
 
     # -- HTTP -----------------------------------------------------------------------------------------
 
@@ -136,6 +143,7 @@ class OgmiosServer:
     async def websocket(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(max_msg_size=self.max_message_bytes, autoping=True)
         await ws.prepare(request)
+        self.sockets.add(ws)
         session = Session(self.shared)
         queues = {name: asyncio.Queue[Request](maxsize=self.max_in_flight) for name in PROTOCOLS}
         pending = [0]
@@ -150,6 +158,7 @@ class OgmiosServer:
                 worker.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
             self.metrics.active -= 1
+            self.sockets.discard(ws)
             self.metrics.durations_ms.append((time.monotonic() - opened) * 1000)
             del self.metrics.durations_ms[:-1000]
             if not ws.closed:
@@ -261,6 +270,7 @@ def build_app(
     )
     app = web.Application(client_max_size=max_message_bytes)
     app[OGMIOS_KEY] = server
+    app.on_shutdown.append(server.close_sockets)
     app.router.add_get("/", server.root)
     app.router.add_post("/", server.post)
     app.router.add_get("/health", server.health)
