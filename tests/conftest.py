@@ -2,4 +2,5 @@
 
 pytest_plugins: list[str] = [
     "tests.support.devnet_fixture",
+    "tests.support.devnet_protocols",
 ]
