@@ -120,4 +120,8 @@ def request(prompt: str = "a red fox in the snow", **fields: Any) -> inference_p
 
 
 async def collect(call: Any) -> list[inference_pb2.GenerateEvent]:
-    return [event async for event in call]
+    """Read a Generate stream to its end (with read(), so a partly read call can be finished)."""
+    events = []
+    while (event := await call.read()) is not grpc.aio.EOF:
+        events.append(event)
+    return events

@@ -20,9 +20,13 @@ from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processor
 __all__ = ["build_brightness_classifier", "build_tiny_sd", "build_tokenizer", "corrupt_file"]
 
 OPSET = 18
-WORDS = ("a an the of in on at with and red green blue gold dark bright cat dog fox bird tree forest city "
-         "ocean sea sky sunset night snow mountain river portrait abstract painting photo oil neon old "
-         "small big calm storm fire ice glass stone flower garden castle robot dragon moon star").split()
+WORDS = (
+    "a", "an", "the", "of", "in", "on", "at", "with", "and", "red", "green", "blue", "gold",
+    "dark", "bright", "cat", "dog", "fox", "bird", "tree", "forest", "city", "ocean", "sea", "sky",
+    "sunset", "night", "snow", "mountain", "river", "portrait", "abstract", "painting", "photo",
+    "oil", "neon", "old", "small", "big", "calm", "storm", "fire", "ice", "glass", "stone",
+    "flower", "garden", "castle", "robot", "dragon", "moon", "star",
+)
 
 
 def build_tokenizer(path: Path) -> Path:
