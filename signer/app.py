@@ -50,7 +50,7 @@ def build_core(settings: SignerSettings, *, mint_ceremony: bool = False) -> Sign
     keys = open_key_store(settings)
     identity = build_identity(settings, keys)
     state = StateStore(settings.data_dir / "state.sqlite3", fsync=settings.fsync)
-    audit = AuditLog(settings.data_dir / "audit.jsonl", fsync=settings.fsync)
+    audit = AuditLog(settings.data_dir / "audit.jsonl", fsync=settings.fsync, anchor=state.audit_head())
     return SignerCore(identity, keys, state, audit,
                       mint_ceremony_enabled=mint_ceremony or settings.enable_mint_ceremony)
 

@@ -5,8 +5,12 @@ the first), ``ts``, the request summary, the decision and its reason, and ``hash
 
     hash = sha256(prev_hex_ascii || canonical_json(line without "hash"))
 
-where canonical JSON sorts keys, uses ``(",", ":")`` separators and ASCII escapes. Editing, removing,
-inserting or reordering any line breaks the chain at that line; ``verify`` reports the first bad line.
+where canonical JSON sorts keys, uses ``(",", ":")`` separators and ASCII escapes, and each line must be
+exactly the canonical JSON of its content (hash included), so even a whitespace edit is caught.
+Editing, removing, inserting or reordering any line breaks the chain at that line; ``verify`` reports
+the first bad line. Cutting lines off the *end* leaves a shorter valid chain: to catch that, the
+signer's state database records the head (seq, hash) in the same transaction as each batch, and
+``verify`` given that anchor requires the file to reach it.
 The signer writes a batch of lines with one ``write`` and (by default) one ``fsync`` before it commits
 the state and replies, so a reply is never sent for a decision the log does not hold.
 """
@@ -54,6 +58,8 @@ def _check_line(number: int, raw: bytes, prev: str) -> tuple[str | None, str]:
         return "not valid JSON", prev
     if not isinstance(entry, dict) or "hash" not in entry:
         return "no hash field", prev
+    if _canonical(entry) + b"\n" != raw:
+        return "line is not in canonical form (edited?)", prev
     claimed = entry.pop("hash")
     if entry.get("seq") != number:
         return f"sequence number {entry.get('seq')!r}, expected {number}", prev
@@ -69,8 +75,11 @@ def _lines(path: Path) -> Iterator[bytes]:
         yield from log
 
 
-def verify_file(path: Path) -> VerifyResult:
-    """Walk the whole chain; the first line that does not verify ends the walk."""
+def verify_file(path: Path, anchor: tuple[int, str] | None = None) -> VerifyResult:
+    """Walk the whole chain; the first line that does not verify ends the walk.
+
+    ``anchor`` is a (seq, hash) recorded elsewhere (the state database): the file must contain that line.
+    """
     prev, count = GENESIS_HASH, 0
     for count, raw in enumerate(_lines(path), start=1):
         if not raw.endswith(b"\n"):
@@ -79,17 +88,26 @@ def verify_file(path: Path) -> VerifyResult:
         if problem:
             return VerifyResult(False, count - 1, count, problem, prev)
         prev = prev_next
+        if anchor and count == anchor[0] and prev != anchor[1]:
+            return VerifyResult(False, count - 1, count, "hash differs from the one the signer state recorded", prev)
+    if anchor and count < anchor[0]:
+        return VerifyResult(False, count, count + 1,
+                            f"the log ends at line {count} but the signer state records line {anchor[0]} (truncated)",
+                            prev)
     return VerifyResult(True, count, head=prev)
 
 
 class AuditLog:
     """The writer. Lines are prepared (hash chained in memory), then written together by :meth:`flush`."""
 
-    def __init__(self, path: Path, *, fsync: bool = True) -> None:
+    def __init__(self, path: Path, *, fsync: bool = True, anchor: tuple[int, str] | None = None) -> None:
         self.path = path
         self._fsync = fsync
         path.parent.mkdir(parents=True, exist_ok=True)
         self._seq, self._head = self._resume()
+        if anchor and anchor[0] > self._seq:
+            raise AuditError(f"{path} ends at line {self._seq} but the signer state records line {anchor[0]}: "
+                             "the audit log was truncated or replaced")
         self._pending: list[bytes] = []
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
 
@@ -109,7 +127,8 @@ class AuditLog:
             seq, prev = int(entry["seq"]), str(entry["prev"])
         except (ValueError, KeyError, TypeError):
             raise AuditError(f"the last line of {self.path} is damaged; run `python -m signer audit verify`") from None
-        if not last.endswith(b"\n") or line_hash(prev, entry) != claimed:
+        canonical = _canonical({**entry, "hash": claimed}) + b"\n"
+        if canonical != last or line_hash(prev, entry) != claimed:
             raise AuditError(f"the last line of {self.path} does not verify; run `python -m signer audit verify`")
         return seq, claimed
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -96,10 +97,29 @@ def cmd_keys(args: argparse.Namespace, settings: SignerSettings) -> int:
     return 0
 
 
+def _anchor(args: argparse.Namespace) -> tuple[int, str] | None:
+    state_path: Path = args.state or args.file.parent / "state.sqlite3"
+    if not state_path.exists():
+        if args.state:
+            raise SignerError(f"state database {state_path} does not exist")
+        return None
+    db = sqlite3.connect(f"file:{state_path}?mode=ro", uri=True)
+    try:
+        row = db.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
+    except sqlite3.Error as exc:
+        raise SignerError(f"cannot read {state_path}: {exc}") from None
+    finally:
+        db.close()
+    return None if row is None else (int(row[0]), str(row[1]))
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
-    result = verify_file(args.file)
+    anchor = _anchor(args)
+    result = verify_file(args.file, anchor)
     if result.ok:
-        print(f"ok: {result.lines} lines, head {result.head}")
+        anchored = f", reaches the head recorded in the state (line {anchor[0]})" if anchor else \
+            " (no state database found: truncation of the last lines cannot be detected)"
+        print(f"ok: {result.lines} lines, head {result.head}{anchored}")
         return 0
     print(f"TAMPERED: line {result.first_bad_line}: {result.problem} ({result.lines} lines verify before it)")
     return 1
@@ -118,6 +138,8 @@ def _parser() -> argparse.ArgumentParser:
     audit = sub.add_parser("audit", help="audit log tools").add_subparsers(dest="audit_command", required=True)
     verify = audit.add_parser("verify", help="verify the hash chain; exit 1 at the first tampered line")
     verify.add_argument("file", type=Path)
+    verify.add_argument("--state", type=Path, help="state database holding the anchored head "
+                        "(default: state.sqlite3 next to FILE, when present)")
     certs = sub.add_parser("certs", help="mTLS material").add_subparsers(dest="certs_command", required=True)
     gen = certs.add_parser("generate", help="create a CA, a server and a client certificate")
     gen.add_argument("--out", type=Path, required=True)
@@ -133,7 +155,11 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "audit":
-        return cmd_audit(args)
+        try:
+            return cmd_audit(args)
+        except SignerError as exc:
+            print(f"signer: {exc}", file=sys.stderr)
+            return 2
     if args.command == "certs":
         paths = generate_certs(args.out, hosts=args.host, client_cn=args.client_cn)
         print(json.dumps({k: str(v) for k, v in paths.items()}, indent=2))

@@ -126,6 +126,8 @@ class SignerCore:
             with self.state.transaction():
                 for request in requests:
                     outcomes.append(self._decide(request))
+                seq, head, _ = self.audit.checkpoint()
+                self.state.set_audit_head(seq, head)
                 self.audit.flush()
         except (StateError, AuditError):
             self.audit.rollback(mark)

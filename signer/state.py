@@ -33,6 +33,11 @@ CREATE TABLE IF NOT EXISTS generation (
     generation_id TEXT PRIMARY KEY,
     tx_id TEXT NOT NULL REFERENCES signed_tx(tx_id)
 ) STRICT;
+CREATE TABLE IF NOT EXISTS audit_head (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    seq INTEGER NOT NULL,
+    hash TEXT NOT NULL
+) STRICT;
 CREATE TABLE IF NOT EXISTS day_total (
     day TEXT PRIMARY KEY,
     tokens INTEGER NOT NULL CHECK (tokens >= 0)
@@ -139,6 +144,19 @@ class StateStore:
             self._db.execute(
                 "INSERT INTO day_total VALUES (?, ?) ON CONFLICT(day) DO UPDATE SET tokens = tokens + excluded.tokens",
                 (tx.day, tx.tokens))
+
+    def set_audit_head(self, seq: int, digest: str) -> None:
+        """Anchor the audit log's head in the same transaction as the decisions it records."""
+        try:
+            self._db.execute("INSERT INTO audit_head VALUES (1, ?, ?) ON CONFLICT(id) DO UPDATE SET "
+                             "seq = excluded.seq, hash = excluded.hash", (seq, digest))
+        except sqlite3.Error as exc:
+            raise StateError(f"cannot record the audit head: {exc}") from None
+
+    def audit_head(self) -> tuple[int, str] | None:
+        with self._reader_lock:
+            row = self._reader.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
+        return None if row is None else (int(row[0]), str(row[1]))
 
     def read_tokens_on(self, day: str) -> int:
         """The committed total of ``day``, on a separate connection (WAL readers never wait for the writer)."""

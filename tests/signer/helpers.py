@@ -185,7 +185,8 @@ class SignerProcess:
         raise TimeoutError(f"signer not ready after {timeout_s}s: {self.log()}")
 
     def log(self) -> str:
-        self._stderr.flush()
+        if not self._stderr.closed:
+            self._stderr.flush()
         return self.stderr_path.read_text(errors="replace")
 
     def stop(self) -> int:

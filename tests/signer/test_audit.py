@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from signer.audit import GENESIS_HASH, AuditLog, line_hash, verify_file
+from signer.errors import AuditError
+from tests.signer.helpers import run_cli
+
+
+def write_log(path: Path, count: int) -> list[str]:
+    log = AuditLog(path)
+    ids = [log.append({"kind": "burn", "decision": "allow", "n": i}) for i in range(count)]
+    log.flush()
+    log.close()
+    return ids
+
+
+def test_chain_links_and_resumes(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    first = write_log(path, 3)
+    log = AuditLog(path)  # resumes after line 3
+    fourth = log.append({"kind": "burn", "decision": "deny"})
+    log.flush()
+    log.close()
+    lines = [json.loads(x) for x in path.read_text().splitlines()]
+    assert [x["seq"] for x in lines] == [1, 2, 3, 4]
+    assert lines[0]["prev"] == GENESIS_HASH and lines[3]["prev"] == first[2]
+    body = {k: v for k, v in lines[3].items() if k != "hash"}
+    assert line_hash(first[2], body) == fourth == lines[3]["hash"]
+    result = verify_file(path)
+    assert result.ok and result.lines == 4 and result.head == fourth
+
+
+def test_rollback_forgets_unwritten_lines(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path)
+    log.append({"n": 1})
+    mark = log.checkpoint()
+    log.append({"n": 2})
+    log.rollback(mark)
+    log.append({"n": 3})
+    log.flush()
+    assert [json.loads(x)["n"] for x in path.read_text().splitlines()] == [1, 3]
+    assert verify_file(path).ok
+
+
+def _edit(lines: list[str], index: int, how: str) -> list[str]:
+    out = list(lines)
+    if how == "field":
+        entry = json.loads(out[index])
+        entry["decision"] = "deny"
+        out[index] = json.dumps(entry, sort_keys=True, separators=(",", ":"))
+    elif how == "rehash":  # attacker recomputes this line's hash; the next line's prev still breaks
+        entry = json.loads(out[index])
+        entry["decision"] = "deny"
+        entry.pop("hash")
+        entry["hash"] = line_hash(entry["prev"], entry)
+        out[index] = json.dumps(entry, sort_keys=True, separators=(",", ":"))
+    elif how == "delete":
+        del out[index]
+    elif how == "duplicate":
+        out.insert(index, out[index])
+    elif how == "swap":
+        out[index], out[index + 1] = out[index + 1], out[index]
+    elif how == "byte":
+        out[index] = out[index].replace('"n":', '"n" :', 1)
+    return out
+
+
+@pytest.mark.parametrize("how", ["field", "rehash", "delete", "duplicate", "swap", "byte"])
+def test_any_tampered_line_is_found(tmp_path: Path, how: str) -> None:
+    path = tmp_path / "audit.jsonl"
+    ids = write_log(path, 6)
+    anchor = (6, ids[-1])  # what the state database records
+    original = path.read_text().splitlines()
+    for index in range(5 if how == "swap" else 6):
+        tampered = _edit(original, index, how)
+        path.write_text("\n".join(tampered) + "\n")
+        result = verify_file(path, anchor)
+        expected = {"rehash": min(index + 2, 6), "duplicate": index + 2}.get(how, index + 1)
+        assert not result.ok and result.first_bad_line == expected, (how, index, result)
+        if how in ("delete", "rehash") and index == 5:
+            # Without the anchor, losing or re-hashing the last line leaves a valid shorter chain.
+            assert verify_file(path).ok
+        else:
+            assert verify_file(path).first_bad_line == expected
+
+
+def test_truncated_tail_blocks_restart(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    write_log(path, 2)
+    with path.open("ab") as log:
+        log.write(b'{"seq":3,"prev":"')
+    assert verify_file(path).first_bad_line == 3
+    with pytest.raises(AuditError, match="damaged|does not verify"):
+        AuditLog(path)
+
+
+def test_cli_verify(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    write_log(path, 4)
+    ok = run_cli(["audit", "verify", str(path)], {})
+    assert ok.returncode == 0 and "ok: 4 lines" in ok.stdout
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(_edit(lines, 2, "field")) + "\n")
+    bad = run_cli(["audit", "verify", str(path)], {})
+    assert bad.returncode == 1 and "line 3" in bad.stdout
