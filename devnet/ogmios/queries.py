@@ -129,7 +129,7 @@ class LedgerStateQueries:
         if not isinstance(params, dict) or set(params) != {"era"} or params["era"] not in _GENESIS_ERAS:
             raise _bad("expected 'params.era', one of 'byron', 'shelley', 'alonzo' or 'conway'.")
         encode = getattr(self.chain.genesis, f"{params['era']}_json")
-        return encode(self.chain.params)
+        return _conform_genesis(encode(self.chain.params))
 
     # -- queryLedgerState -----------------------------------------------------------------------------
 
@@ -205,6 +205,17 @@ class LedgerStateQueries:
             ]
         pairs.sort(key=lambda pair: (pair[0].tx_id, pair[0].index))
         return [utxo_entry(ref.tx_id, ref.index, out) for ref, out in pairs]
+
+
+def _conform_genesis(document: dict[str, Any]) -> dict[str, Any]:
+    """Keep the genesis documents inside cardano.json (Byron parameters have no ``version``; a Conway
+    constitution always states its ``guardrails``)."""
+    if document.get("era") == "byron" and isinstance(document.get("updatableParameters"), dict):
+        document = {**document, "updatableParameters": dict(document["updatableParameters"])}
+        document["updatableParameters"].pop("version", None)
+    if document.get("era") == "conway" and isinstance(document.get("constitution"), dict):
+        document = {**document, "constitution": {"guardrails": None, **document["constitution"]}}
+    return document
 
 
 def _parse_addresses(addresses: Any) -> set[bytes]:

@@ -1,8 +1,11 @@
 """Validators for the reference schemas (Ogmios v6.14 JSON Schema, Kupo v2.12 OpenAPI), loaded once.
 
-Two documented deviations from the files, both applied in memory only:
+Three documented deviations from the files, both applied in memory only:
 - ``cardano.json#/definitions/Value.propertyNames`` rejects the mandatory ``"ada"`` key (upstream quirk);
   it is patched to ``^(ada|[0-9a-f]{56})$`` (see PROTOCOL-NOTES §2).
+- ``cardano.json#/definitions/Genesis<Byron>`` requires ``protocolParameters`` yet only allows
+  ``updatableParameters`` (typed as the Shelley ``ProtocolParameters``); it is patched to require
+  ``updatableParameters`` typed as ``BootstrapProtocolParameters``, which is what Byron has.
 - ``ogmios.json#/properties/RpcError`` requires an ``error.string`` member (an upstream typo for
   ``message``); generic JSON-RPC errors are checked against a corrected copy.
 Kupo's OpenAPI component schemas are converted to JSON Schema (``nullable`` → type union,
@@ -37,6 +40,9 @@ def _ogmios_registry() -> tuple[Registry, dict[str, Any]]:
     ogmios = json.loads((REFERENCE / "ogmios" / "ogmios.json").read_text())
     cardano = json.loads((REFERENCE / "ogmios" / "cardano.json").read_text())
     cardano["definitions"]["Value"]["propertyNames"] = {"pattern": "^(ada|[0-9a-f]{56})$"}
+    byron = cardano["definitions"]["Genesis<Byron>"]
+    byron["required"] = [k if k != "protocolParameters" else "updatableParameters" for k in byron["required"]]
+    byron["properties"]["updatableParameters"] = {"$ref": "cardano.json#/definitions/BootstrapProtocolParameters"}
     rpc_error = copy.deepcopy(ogmios["properties"]["RpcError"])
     rpc_error["properties"]["error"]["required"] = ["code", "message"]
     rpc_error["properties"]["method"] = {"type": "string"}
