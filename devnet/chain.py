@@ -339,13 +339,20 @@ class Chain:
         slot = self.next_slot()
         budget = self.params.max_block_body_size_bytes
         chosen: list[Tx] = []
+        remaining: list[Tx] = []
+        held_back: set[str] = set()  # txs not in this block: their outputs cannot be spent in it
         used = 0
+        full = False  # once a tx waits, later ones wait too (first in, first out)
         for tx in self.mempool:
-            if used + tx.size > budget:
-                break
+            expired = tx.ttl is not None and slot >= tx.ttl  # dropped by the rebuild below
+            early = tx.validity_start is not None and slot < tx.validity_start
+            full = full or early or used + tx.size > budget
+            if expired or full or any(ref.tx_id in held_back for ref in tx.inputs):
+                held_back.add(tx.id)
+                remaining.append(tx)
+                continue
             chosen.append(tx)
             used += tx.size
-        remaining = self.mempool[len(chosen):]
         block = self._append_block(slot, chosen, persist=True)
         self._rebuild_mempool(remaining, revalidate=False)
         return block
