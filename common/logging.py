@@ -5,13 +5,38 @@ Nothing is configured at import; a service calls :func:`configure_logging` once 
 
 from __future__ import annotations
 
+import json as _json
 import logging
 import sys
+import time
 from typing import Any, TextIO
 
 import structlog
 
 __all__ = ["configure_logging", "get_logger"]
+
+_CHATTY_LIBRARIES = ("httpx", "httpcore", "websockets", "aiohttp.access", "asyncio")
+
+
+class _JsonFormatter(logging.Formatter):
+    """Standard-library records (third-party libraries) as the same JSON lines structlog writes."""
+
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self._service = service
+        self.converter = time.gmtime
+
+    def format(self, record: logging.LogRecord) -> str:
+        body: dict[str, Any] = {
+            "event": record.getMessage(),
+            "logger": record.name,
+            "level": record.levelname.lower(),
+            "service": self._service,
+            "timestamp": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+        }
+        if record.exc_info:
+            body["exception"] = self.formatException(record.exc_info)
+        return _json.dumps(body)
 
 
 def configure_logging(service: str, level: str = "INFO", json: bool = True, stream: TextIO | None = None) -> None:
@@ -35,11 +60,12 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True, stre
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(service=service)
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(logging.Formatter('{"level": "%(levelname)s", "logger": "%(name)s", "event": "%(message)s"}'
-                                           if json else "%(levelname)s %(name)s %(message)s"))
+    handler.setFormatter(_JsonFormatter(service) if json else logging.Formatter("%(levelname)s %(name)s %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(max(numeric, logging.INFO))
+    for chatty in _CHATTY_LIBRARIES:  # one line per HTTP request is noise, not an event
+        logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 def get_logger(name: str | None = None) -> Any:

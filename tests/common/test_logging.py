@@ -24,3 +24,16 @@ def test_unknown_level_is_refused():
 
     with pytest.raises(ValueError, match="unknown log level"):
         configure_logging("demo", "LOUD")
+
+
+def test_stdlib_records_become_json_lines_too():
+    import logging
+
+    stream = io.StringIO()
+    configure_logging("demo", "INFO", json=True, stream=stream)
+    logging.getLogger("thirdparty").warning('he said "hi" \\ %s', "there")
+    logging.getLogger("httpx").info("HTTP Request: GET / \"HTTP/1.1 200 OK\"")  # chatty library: dropped
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert lines == [{"event": 'he said "hi" \\ there', "logger": "thirdparty", "level": "warning",
+                      "service": "demo", "timestamp": lines[0]["timestamp"]}]
+    assert lines[0]["timestamp"].endswith("Z")
