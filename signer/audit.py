@@ -11,8 +11,9 @@ Editing, removing, inserting or reordering any line breaks the chain at that lin
 the first bad line. Cutting lines off the *end* leaves a shorter valid chain: to catch that, the
 signer's state database records the head (seq, hash) in the same transaction as each batch, and
 ``verify`` given that anchor requires the file to reach it.
-The signer writes a batch of lines with one ``write`` and (by default) one ``fsync`` before it commits
-the state and replies, so a reply is never sent for a decision the log does not hold.
+The signer writes a batch of lines with one ``write`` before it commits the state; the log's ``fsync``
+runs alongside the state database's commit, and the reply waits for both, so a reply is never sent
+for a decision the log does not durably hold.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,9 +109,11 @@ class AuditLog:
         self._seq, self._head = self._resume()
         if anchor and anchor[0] > self._seq:
             raise AuditError(f"{path} ends at line {self._seq} but the signer state records line {anchor[0]}: "
-                             "the audit log was truncated or replaced")
+                             "the log was truncated or replaced (or lost its tail in a power cut). Investigate; "
+                             "`python -m signer audit acknowledge-gap` records the gap and lets the signer start")
         self._pending: list[bytes] = []
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._syncer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="signer-audit-sync")
 
     def _resume(self) -> tuple[int, str]:
         """Continue the chain after the last line; refuse a log whose tail does not verify."""
@@ -156,20 +160,38 @@ class AuditLog:
         self._seq, self._head = mark[0], mark[1]
         del self._pending[mark[2]:]
 
-    def flush(self) -> None:
-        """Write every queued line with one write (and fsync); AuditError when the disk refuses."""
+    def write(self) -> bool:
+        """Write every queued line with one ``write`` (no fsync); True when anything was written."""
         if not self._pending:
-            return
+            return False
         data = b"".join(self._pending)
         try:
             written = os.write(self._fd, data)
-            if written != len(data):
-                raise AuditError("short write to the audit log")
-            if self._fsync:
-                os.fsync(self._fd)
         except OSError as exc:
             raise AuditError(f"cannot write the audit log: {exc.strerror}") from None
+        if written != len(data):
+            raise AuditError("short write to the audit log")
         self._pending.clear()
+        return True
+
+    def sync(self) -> None:
+        """fsync the log (when durability is on); AuditError when the disk refuses."""
+        if not self._fsync:
+            return
+        try:
+            os.fsync(self._fd)
+        except OSError as exc:
+            raise AuditError(f"cannot fsync the audit log: {exc.strerror}") from None
+
+    def sync_in_background(self) -> Future[None]:
+        """Start :meth:`sync` on the log's own thread, to overlap it with the state database's fsync."""
+        return self._syncer.submit(self.sync)
+
+    def flush(self) -> None:
+        """:meth:`write` then :meth:`sync`."""
+        if self.write():
+            self.sync()
 
     def close(self) -> None:
+        self._syncer.shutdown(wait=True)
         os.close(self._fd)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import json
 import sqlite3
 import sys
@@ -15,13 +16,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from common.logging import configure_logging
 from common.settings import describe_settings, load_settings
-from signer.audit import verify_file
+from signer.audit import AuditLog, verify_file
 from signer.certs import generate_certs
 from signer.errors import SignerError
 from signer.identity import build_identity, open_key_store, pkcs11_config
 from signer.keystore import KdfParams, KeyRole, Pkcs11KeyStore, load_skey, read_public_keys, write_key_file
 from signer.keystore.base import ROLES
 from signer.settings import SignerSettings
+from signer.state import StateStore
 
 __all__ = ["main"]
 
@@ -125,6 +127,29 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 1
 
 
+def cmd_acknowledge_gap(settings: SignerSettings) -> int:
+    """Record, as a chained line, that the log lost lines the state database had anchored (power loss)."""
+    state = StateStore(settings.data_dir / "state.sqlite3", fsync=True)
+    try:
+        anchor = state.audit_head()
+        audit = AuditLog(settings.data_dir / "audit.jsonl")
+        seq, _, _ = audit.checkpoint()
+        if anchor is None or anchor[0] <= seq:
+            print("no gap: the audit log reaches the head the state records")
+            audit.close()
+            return 0
+        head = audit.append({"kind": "gap", "decision": "acknowledged", "ts": dt.datetime.now(dt.UTC).isoformat(),
+                             "lost_from_seq": seq + 1, "state_seq": anchor[0], "state_hash": anchor[1]})
+        audit.flush()
+        audit.close()
+        with state.transaction():
+            state.set_audit_head(seq + 1, head)
+        print(f"gap acknowledged: lines {seq + 1}..{anchor[0]} are lost; new head {head} (line {seq + 1})")
+        return 0
+    finally:
+        state.close()
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m signer", description="creatorpass custodial signer")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -140,6 +165,7 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("file", type=Path)
     verify.add_argument("--state", type=Path, help="state database holding the anchored head "
                         "(default: state.sqlite3 next to FILE, when present)")
+    audit.add_parser("acknowledge-gap", help="after a power loss cut the log's tail: record the gap and go on")
     certs = sub.add_parser("certs", help="mTLS material").add_subparsers(dest="certs_command", required=True)
     gen = certs.add_parser("generate", help="create a CA, a server and a client certificate")
     gen.add_argument("--out", type=Path, required=True)
@@ -154,7 +180,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.command == "audit":
+    if args.command == "audit" and args.audit_command == "verify":
         try:
             return cmd_audit(args)
         except SignerError as exc:
@@ -173,6 +199,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "keys":
             return cmd_keys(args, settings)
+        if args.command == "audit":
+            return cmd_acknowledge_gap(settings)
         from signer.app import run
 
         asyncio.run(run(settings, mint_ceremony=args.enable_mint_ceremony))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -122,16 +123,23 @@ class SignerCore:
         """Decide every request; StateError/AuditError when the batch could not be made durable."""
         outcomes: list[Outcome] = []
         mark = self.audit.checkpoint()
+        synced: Future[None] | None = None
         try:
             with self.state.transaction():
                 for request in requests:
                     outcomes.append(self._decide(request))
                 seq, head, _ = self.audit.checkpoint()
                 self.state.set_audit_head(seq, head)
-                self.audit.flush()
+                if self.audit.write():
+                    # The log's fsync overlaps the database's commit fsync; the reply waits for both.
+                    synced = self.audit.sync_in_background()
         except (StateError, AuditError):
-            self.audit.rollback(mark)
+            if synced is None:  # nothing reached the file: forget the queued lines
+                self.audit.rollback(mark)
             raise
+        finally:
+            if synced is not None:
+                synced.result()
         return outcomes
 
     def _decide(self, request: BurnRequest | MintRequest) -> Outcome:

@@ -1,13 +1,16 @@
 """Persistent policy state in SQLite: generation ids ever signed, signed transactions, tokens per UTC day.
 
 WAL journal, ``synchronous=FULL`` (``NORMAL`` when fsync is turned off: still safe against kill -9,
-not against power loss), every write inside ``BEGIN IMMEDIATE``. ``signer.core`` records a decision
+not against power loss), every write inside ``BEGIN IMMEDIATE``. Checkpoints run on a background thread
+once a second rather than inside a commit (autocheckpoint would put a checkpoint's fsyncs on the
+signing path every few hundred requests). ``signer.core`` records a decision
 before the witness leaves the process, so a crash after the commit but before the reply leaves those
 generation ids consumed; an identical retry (same transaction id) is answered idempotently.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -44,6 +47,7 @@ CREATE TABLE IF NOT EXISTS day_total (
 ) STRICT;
 """
 _SQL_PARAM_CHUNK = 500
+CHECKPOINT_INTERVAL_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,8 @@ class StateStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
             self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.execute("PRAGMA wal_autocheckpoint=0")
+            self._db.execute("PRAGMA journal_size_limit=67108864")
             self._db.executescript(_SCHEMA)
         except sqlite3.Error as exc:
             raise StateError(f"cannot open state database {path}: {exc}") from None
@@ -73,8 +79,23 @@ class StateStore:
         self._reader = sqlite3.connect(path, check_same_thread=False, timeout=10.0)
         self._reader_lock = threading.Lock()
         self.path = path
+        self._closing = threading.Event()
+        self._checkpointer = threading.Thread(target=self._checkpoint_loop, name="signer-checkpoint", daemon=True)
+        self._checkpointer.start()
+
+    def _checkpoint_loop(self) -> None:
+        while not self._closing.wait(CHECKPOINT_INTERVAL_S):
+            self.checkpoint()
+
+    def checkpoint(self) -> None:
+        """Copy committed WAL pages into the database (PASSIVE: never blocks the writer)."""
+        with self._reader_lock, contextlib.suppress(sqlite3.Error):
+            self._reader.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def close(self) -> None:
+        self._closing.set()
+        self._checkpointer.join(timeout=10)
+        self.checkpoint()
         with self._lock:
             self._db.close()
         with self._reader_lock:

@@ -95,7 +95,7 @@ def test_truncated_tail_blocks_restart(tmp_path: Path) -> None:
     with path.open("ab") as log:
         log.write(b'{"seq":3,"prev":"')
     assert verify_file(path).first_bad_line == 3
-    with pytest.raises(AuditError, match="damaged|does not verify"):
+    with pytest.raises(AuditError, match=r"damaged|does not verify"):
         AuditLog(path)
 
 

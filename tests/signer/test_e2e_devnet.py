@@ -16,6 +16,7 @@ from typing import Any
 import cbor2
 import grpc
 import pytest
+from pycardano import Address as PyAddress
 from pycardano import (
     AlonzoMetadata,
     Asset,
@@ -29,7 +30,6 @@ from pycardano import (
     TransactionOutput,
     Value,
 )
-from pycardano import Address as PyAddress
 
 from common.rpc.creatorpass.v1 import signer_pb2, signer_pb2_grpc
 from signer import merkle

@@ -59,7 +59,8 @@ def test_skey_envelope_import(tmp_path: Path) -> None:
     path = tmp_path / "payment.skey"
     path.write_text(skey_envelope(key))
     assert _public(load_skey(path)) == _public(key)
-    path.write_text(json.dumps({"type": "PaymentExtendedSigningKeyShelley_ed25519_bip32", "cborHex": "5880" + "00" * 128}))
+    extended = {"type": "PaymentExtendedSigningKeyShelley_ed25519_bip32", "cborHex": "5880" + "00" * 128}
+    path.write_text(json.dumps(extended))
     with pytest.raises(KeyStoreError, match="not supported") as info:
         load_skey(path)
     assert "00" * 32 not in str(info.value)

@@ -99,7 +99,8 @@ SHAPES: list[tuple[str, str, Callable[[BurnTx], bytes], str]] = [
     ("burn-count-mismatch", "mint", _mint(lambda s: {s.cfg.policy_id: {s.cfg.asset_name: -2}}),
      "BURN_COUNT_MISMATCH"),
     ("burn-count-mismatch-address", "address",
-     with_body(lambda b, s: b[1].__setitem__(0, [s.cfg.sink_address, [1_500_000, {s.cfg.policy_id: {s.cfg.asset_name: 2}}]])),
+     with_body(lambda b, s: b[1].__setitem__(
+         0, [s.cfg.sink_address, [1_500_000, {s.cfg.policy_id: {s.cfg.asset_name: 2}}]])),
      "BURN_COUNT_MISMATCH"),
     ("metadata-root", "mint", _aux(lambda s: {1967: {"v": 1, "n": 3, "root": "00" * 32}}), "METADATA_MISMATCH"),
     ("metadata-count", "mint",

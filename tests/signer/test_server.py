@@ -31,7 +31,8 @@ def policy_of(identity: signer_pb2.Identity) -> PolicyConfig:
     """What a client (the gateway's burner) learns from GetIdentity, as a PolicyConfig for BurnTx."""
     caps = identity.caps
     return PolicyConfig(
-        network_id=identity.network_id, sink_mode="mint" if identity.sink_mode == signer_pb2.SINK_MODE_MINT else "address",
+        network_id=identity.network_id,
+        sink_mode="mint" if identity.sink_mode == signer_pb2.SINK_MODE_MINT else "address",
         custodial_address=bech32_decode(identity.custodial_address)[1],
         sink_address=bech32_decode(identity.sink_address)[1], policy_id=bytes.fromhex(identity.policy_id),
         asset_name=bytes.fromhex(identity.asset.asset_name), payment_key_hash=bytes.fromhex(identity.payment_key_hash),
