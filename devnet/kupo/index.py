@@ -11,12 +11,13 @@ import cbor2
 
 from devnet.ogmios import cborraw
 from devnet.ogmios.encoding import address_to_text, blake2b_256
-from devnet.ogmios.txjson import (
+from devnet.ogmios.txparts import (
     TxDecodeError,
     decode_output,
-    metadata_labels,
+    metadata_parts,
     script_hash,
     split_transaction,
+    untag,
 )
 
 __all__ = ["KupoIndex", "match_json", "metadata_json", "script_json"]
@@ -65,33 +66,26 @@ class KupoIndex:
 
     def _ingest(self, tx: Any) -> None:
         try:
-            spans = split_transaction(tx.cbor)
-            witnesses = {
-                cbor2.loads(spans.witnesses[ks:ke]): spans.witnesses[vs:ve]
-                for (ks, ke), (vs, ve) in cborraw.map_items(spans.witnesses, 0)
-            }
-        except (TxDecodeError, cborraw.CborError, cbor2.CBORDecodeError):
+            parts = split_transaction(tx.cbor)
+            witnesses = parts.witnesses
+            for _, datum in cborraw.array_entries(witnesses[4][1]) if 4 in witnesses else []:
+                self.datums[blake2b_256(datum).hex()] = datum.hex()
+            for _, script in cborraw.array_entries(witnesses[1][1]) if 1 in witnesses else []:
+                self._add_script(0, script)
+            for key, language in _WITNESS_PLUTUS.items():
+                for script in untag(witnesses[key][0]) if key in witnesses else []:
+                    self._add_script(language, bytes(script))
+            if parts.auxiliary is not None:
+                for language, script in metadata_parts(parts.auxiliary)[1]:
+                    self._add_script(language, script)
+            for out in tx.outputs:
+                decoded = decode_output(out.raw)
+                if decoded.inline_datum is not None:
+                    self.datums[blake2b_256(decoded.inline_datum).hex()] = decoded.inline_datum.hex()
+                if decoded.script is not None:
+                    self._add_script(*decoded.script)
+        except (TxDecodeError, cborraw.CborError, cbor2.CBORDecodeError, TypeError, ValueError):
             return
-        for start, end in cborraw.array_items(witnesses[4], 0) if 4 in witnesses else []:
-            datum = witnesses[4][start:end]
-            self.datums[blake2b_256(datum).hex()] = datum.hex()
-        if 1 in witnesses:
-            for start, end in cborraw.array_items(witnesses[1], 0):
-                self._add_script(0, witnesses[1][start:end])
-        for key, language in _WITNESS_PLUTUS.items():
-            if key in witnesses:
-                raw = witnesses[key]
-                for start, end in cborraw.array_items(raw, 0):
-                    self._add_script(language, bytes(cbor2.loads(raw[start:end])))
-        if spans.auxiliary is not None:
-            for language, script in metadata_labels(spans.auxiliary)[1]:
-                self._add_script(language, script)
-        for out in tx.outputs:
-            decoded = decode_output(out.raw)
-            if decoded.inline_datum is not None:
-                self.datums[blake2b_256(decoded.inline_datum).hex()] = decoded.inline_datum.hex()
-            if decoded.script is not None:
-                self._add_script(*decoded.script)
 
     def _add_script(self, language: int, script: bytes) -> None:
         self.scripts[script_hash(language, script)] = (language, script)
@@ -167,11 +161,11 @@ def _detailed(value: Any) -> Any:
 def metadata_json(tx: Any) -> dict[str, Any] | None:
     """Kupo's ``Metadata`` object for a transaction carrying auxiliary data (None when it has none)."""
     try:
-        spans = split_transaction(tx.cbor)
-        if spans.auxiliary is None:
+        parts = split_transaction(tx.cbor)
+        if parts.auxiliary is None:
             return None
-        labels, _ = metadata_labels(spans.auxiliary)
-        schema = {str(label): _detailed(cbor2.loads(raw)) for label, raw in sorted(labels.items())}
+        labels, _ = metadata_parts(parts.auxiliary)
+        schema = {str(label): _detailed(value) for label, value, _ in sorted(labels, key=lambda e: e[0])}
     except (TxDecodeError, cborraw.CborError, cbor2.CBORDecodeError, ValueError):
         return None
-    return {"hash": blake2b_256(spans.auxiliary).hex(), "raw": spans.auxiliary.hex(), "schema": schema}
+    return {"hash": blake2b_256(parts.auxiliary).hex(), "raw": parts.auxiliary.hex(), "schema": schema}

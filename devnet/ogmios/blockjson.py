@@ -8,14 +8,16 @@ issuer, protocol, transactions``); Praos headers carry no ``nonce``.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import time
 from collections import OrderedDict
 from typing import Any, Protocol
 
 from devnet.ogmios.encoding import dumps
 from devnet.ogmios.txjson import TxJsonOptions, transaction_json
 
-__all__ = ["BlockJsonCache", "BlockLike", "block_json"]
+__all__ = ["BlockJsonCache", "BlockLike", "block_json", "warm_cache"]
 
 _KES_PERIOD_SLOTS = 129600
 
@@ -76,10 +78,13 @@ def block_json(
 class BlockJsonCache:
     """Block id → serialized block JSON bytes (bounded LRU; a block's JSON never changes)."""
 
-    def __init__(self, opts: TxJsonOptions, max_blocks: int = 50_000) -> None:
+    def __init__(self, opts: TxJsonOptions, max_blocks: int = 20_000) -> None:
         self.opts = opts
         self.max_blocks = max_blocks
         self._cache: OrderedDict[str, bytes] = OrderedDict()
+
+    def __contains__(self, block_id: str) -> bool:
+        return block_id in self._cache
 
     def get(self, block: BlockLike, protocol_version: dict[str, int]) -> bytes:
         cached = self._cache.get(block.id)
@@ -90,3 +95,30 @@ class BlockJsonCache:
         if len(self._cache) > self.max_blocks:
             self._cache.popitem(last=False)
         return encoded
+
+
+async def warm_cache(chain: Any, cache: BlockJsonCache, slice_s: float = 0.005) -> None:
+    """Serialize new blocks in the background (oldest first) so chain-sync finds them ready.
+
+    Runs forever on the server's loop, yielding every ``slice_s`` of work; after a rollback it resumes
+    from the first block it has not serialized.
+    """
+    next_height = 1
+    while True:
+        version = chain.version
+        next_height = min(next_height, len(chain.blocks) + 1)
+        while next_height > 1 and chain.blocks[next_height - 2].id not in cache:
+            next_height -= 1
+        started = time.monotonic()
+        while next_height <= len(chain.blocks):
+            block = chain.blocks[next_height - 1]
+            params = chain.params
+            cache.get(block, {"major": int(params.protocol_major), "minor": int(params.protocol_minor)})
+            next_height += 1
+            if time.monotonic() - started > slice_s:
+                await asyncio.sleep(0)
+                if chain.version != version:
+                    break
+                started = time.monotonic()
+        else:
+            await chain.wait_for_change(version)

@@ -8,9 +8,12 @@ this walker and decodes each span with ``cbor2`` only where it needs values.
 
 from __future__ import annotations
 
-from typing import Final
+import io
+from typing import Any, Final
 
-__all__ = ["CborError", "array_items", "item_end", "map_items", "read_head"]
+import cbor2
+
+__all__ = ["CborError", "array_entries", "array_items", "item_end", "map_entries", "map_items", "read_head"]
 
 _BREAK: Final = 0xFF
 _MAX_DEPTH: Final = 256
@@ -125,3 +128,52 @@ def map_items(data: bytes, pos: int) -> list[tuple[tuple[int, int], tuple[int, i
         pairs.append(((pos, key_end), (key_end, value_end)))
         pos = value_end
     return pairs
+
+
+def _decoder(data: bytes, pos: int) -> tuple[io.BytesIO, cbor2.CBORDecoder]:
+    stream = io.BytesIO(data)
+    stream.seek(pos)
+    return stream, cbor2.CBORDecoder(stream)
+
+
+def _container_head(data: bytes, pos: int, major_wanted: int) -> tuple[int | None, int]:
+    pos = _skip_tag(data, pos)
+    major, arg, pos = read_head(data, pos)
+    if major != major_wanted:
+        raise CborError(f"expected major type {major_wanted}, found {major}")
+    return arg, pos
+
+
+def array_entries(data: bytes, pos: int = 0) -> list[tuple[Any, bytes]]:
+    """(decoded value, original bytes) of each element of the array at ``pos`` (C decoder, exact spans)."""
+    count, pos = _container_head(data, pos, 4)
+    stream, decoder = _decoder(data, pos)
+    out: list[tuple[Any, bytes]] = []
+    try:
+        while count is None or len(out) < count:
+            start = stream.tell()
+            if count is None and data[start : start + 1] == b"\xff":
+                break
+            value = decoder.decode()
+            out.append((value, data[start : stream.tell()]))
+    except (cbor2.CBORDecodeError, IndexError, ValueError, TypeError, RecursionError) as exc:
+        raise CborError(str(exc)) from None
+    return out
+
+
+def map_entries(data: bytes, pos: int = 0) -> list[tuple[Any, Any, bytes]]:
+    """(decoded key, decoded value, original value bytes) of each pair of the map at ``pos``."""
+    count, pos = _container_head(data, pos, 5)
+    stream, decoder = _decoder(data, pos)
+    out: list[tuple[Any, Any, bytes]] = []
+    try:
+        while count is None or len(out) < count:
+            if count is None and data[stream.tell() : stream.tell() + 1] == b"\xff":
+                break
+            key = decoder.decode()
+            start = stream.tell()
+            value = decoder.decode()
+            out.append((key, value, data[start : stream.tell()]))
+    except (cbor2.CBORDecodeError, IndexError, ValueError, TypeError, RecursionError) as exc:
+        raise CborError(str(exc)) from None
+    return out

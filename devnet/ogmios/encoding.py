@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from typing import Any, Final
@@ -53,14 +54,25 @@ def dumps(value: Any) -> bytes:
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _polymod(values: list[int]) -> int:
-    checksum = 1
-    for value in values:
-        top = checksum >> 25
-        checksum = (checksum & 0x1FFFFFF) << 5 ^ value
+def _make_polymod_table() -> tuple[int, ...]:
+    table = []
+    for top in range(32):
+        mask = 0
         for i, gen in enumerate(_BECH32_GEN):
             if (top >> i) & 1:
-                checksum ^= gen
+                mask ^= gen
+        table.append(mask)
+    return tuple(table)
+
+
+_POLYMOD_TABLE: Final = _make_polymod_table()
+
+
+def _polymod(values: list[int]) -> int:
+    checksum = 1
+    table = _POLYMOD_TABLE
+    for value in values:
+        checksum = ((checksum & 0x1FFFFFF) << 5 ^ value) ^ table[checksum >> 25]
     return checksum
 
 
@@ -134,6 +146,7 @@ def base58_decode(text: str) -> bytes | None:
     return b"\0" * pad + body
 
 
+@functools.lru_cache(maxsize=65_536)
 def address_to_text(raw: bytes) -> str:
     """Shelley addresses as bech32 (``addr``/``addr_test``), reward accounts ``stake…``, Byron base58."""
     if not raw:

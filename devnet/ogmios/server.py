@@ -12,12 +12,13 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any, Final
 
 from aiohttp import WSMsgType, web
 
-from devnet.ogmios.blockjson import BlockJsonCache
+from devnet.ogmios.blockjson import BlockJsonCache, warm_cache
 from devnet.ogmios.chainsync import TipCache
 from devnet.ogmios.encoding import dumps
 from devnet.ogmios.rpc import INVALID_REQUEST, Request, RpcFault, error_bytes, parse_request
@@ -71,6 +72,14 @@ class OgmiosServer:
         self.metrics = _Metrics()
         self.started = datetime.now(UTC)
         self.sockets: set[web.WebSocketResponse] = set()
+
+    async def background_warming(self, app: web.Application) -> AsyncIterator[None]:
+        """Serialize blocks as they are produced, so the first chain-sync client finds them cached."""
+        task = asyncio.create_task(warm_cache(self.shared.chain, self.shared.blocks))
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
     async def close_sockets(self, app: web.Application) -> None:
         """On shutdown, close every WebSocket (clients waiting at the tip would hold the server)."""
@@ -271,6 +280,7 @@ def build_app(
     app = web.Application(client_max_size=max_message_bytes)
     app[OGMIOS_KEY] = server
     app.on_shutdown.append(server.close_sockets)
+    app.cleanup_ctx.append(server.background_warming)
     app.router.add_get("/", server.root)
     app.router.add_post("/", server.post)
     app.router.add_get("/health", server.health)
