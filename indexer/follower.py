@@ -158,6 +158,8 @@ class Follower:
                     pending, batch = await self._flush(batch, pending), []
         finally:
             for future in inflight:
+                if future.done() and not future.cancelled():
+                    future.exception()  # retrieved: the connection's failure is reported once, above
                 future.cancel()
             if pending is not None and not pending.done():
                 with contextlib.suppress(Exception):
