@@ -149,7 +149,7 @@ class Chain:
             tx = decode_tx(distribution)
             tx.faucet = True
             chain._validate(tx, chain._lookup_confirmed, privileged=True)
-            chain._append_block(chain.next_slot(), [tx], persist=True)
+            chain._append_block(0, [tx], persist=True)  # the genesis distribution opens the chain
             chain.sync()
         return chain
 
@@ -257,9 +257,13 @@ class Chain:
         self._admit(tx)
         return tx
 
-    def submit_decoded(self, tx: Tx) -> Tx:
-        """Like :meth:`submit` for an already decoded transaction."""
-        self._validate(tx, self._lookup_mempool, privileged=tx.faucet)
+    def submit_decoded(self, tx: Tx, *, trusted: bool = False) -> Tx:
+        """Like :meth:`submit` for an already decoded transaction.
+
+        ``trusted`` (the devnet's own generated traffic, signed a moment ago) skips verifying signatures;
+        every other rule still runs.
+        """
+        validate_tx(tx, self._lookup_mempool, self._context(), privileged=tx.faucet, verify_signatures=not trusted)
         self._admit(tx)
         return tx
 
@@ -319,24 +323,34 @@ class Chain:
 
     # -- blocks ---------------------------------------------------------------------------------------
 
-    def produce_blocks(self, count: int = 1, fill: str | None = None) -> list[Block]:
-        """Produce ``count`` blocks now from the mempool (``fill="typical"`` adds generated txs)."""
-        if count < 0:
-            raise ValueError("count must be >= 0")
-        produced: list[Block] = []
-        filler = faucet_builder.TypicalFiller(self) if fill == "typical" else None
+    def produce_blocks(
+        self, count: int = 1, fill: str | None = None, txs_per_block: int = 4, *, followed_by: int = 0
+    ) -> list[Block]:
+        """Produce ``count`` blocks now from the mempool.
+
+        Slots are one apart and end at the wall-clock slot when the chain has room behind it (a big run
+        on a devnet started with ``--system-start-offset`` fills the past), else they run ahead of the
+        clock.  ``followed_by`` says how many more blocks the same run will ask for next (the control API
+        produces big runs in slices).  ``fill="typical"`` first adds ``txs_per_block`` generated txs to
+        each block (payments among the genesis keys; one in four mints a token with metadata).
+        """
+        if count < 0 or followed_by < 0:
+            raise ValueError("count and followed_by must be >= 0")
         if fill not in (None, "", "none", "typical"):
             raise ValueError(f"unknown fill {fill!r} (use 'typical' or omit it)")
-        for _ in range(count):
+        produced: list[Block] = []
+        filler = faucet_builder.TypicalFiller(self, txs_per_block) if fill == "typical" else None
+        for i in range(count):
             if filler is not None:
                 filler.fill_mempool()
-            produced.append(self._produce_one())
+            produced.append(self._produce_one(blocks_left=count - i + followed_by))
         if produced:
             self.sync()
         return produced
 
-    def _produce_one(self) -> Block:
-        slot = self.next_slot()
+    def _produce_one(self, blocks_left: int = 1) -> Block:
+        tip = self.tip
+        slot = max(self.wall_slot() - (blocks_left - 1), tip.slot + 1 if tip else 0)
         budget = self.params.max_block_body_size_bytes
         chosen: list[Tx] = []
         remaining: list[Tx] = []

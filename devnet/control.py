@@ -23,6 +23,7 @@ __all__ = ["ControlState", "create_control_app"]
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_BLOCKS_PER_CALL = 100_000
+MAX_FILL_TXS_PER_BLOCK = 50
 MAX_LOVELACE = 45_000_000_000_000_000
 BLOCKS_PER_SLICE = 50  # yield to the loop between slices of a big production run
 LISTED_BLOCKS = 100  # the /devnet/blocks answer lists at most the last 100 blocks
@@ -130,6 +131,7 @@ async def blocks(request: web.Request) -> web.Response:
     fill = body.get("fill")
     if fill not in (None, "typical"):
         raise ProblemError(400, "invalid_field", "'fill' may only be \"typical\"")
+    txs_per_block = _int_field(body, "txs_per_block", default=4, low=1, high=MAX_FILL_TXS_PER_BLOCK)
     state = _state(request)
     produced: list[Block] = []
     async with state.lock:
@@ -137,7 +139,8 @@ async def blocks(request: web.Request) -> web.Response:
         while remaining > 0:
             step = min(remaining, BLOCKS_PER_SLICE)
             try:
-                produced.extend(state.chain.produce_blocks(step, fill=fill))
+                produced.extend(state.chain.produce_blocks(step, fill=fill, txs_per_block=txs_per_block,
+                                                           followed_by=remaining - step))
             except LedgerError as exc:
                 raise ProblemError(409, "cannot_produce", str(exc)) from None
             produced = produced[-LISTED_BLOCKS:]

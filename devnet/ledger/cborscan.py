@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-__all__ = ["CborScanError", "array_items", "item_end", "map_items"]
+import io
+from typing import Any
+
+import cbor2
+
+__all__ = ["CborScanError", "array_items", "decode_array", "decode_map", "item_end", "map_items"]
 
 _MAX_DEPTH = 256
 
@@ -105,3 +110,53 @@ def map_items(buf: bytes, pos: int = 0) -> tuple[list[tuple[bytes, bytes]], int]
     pairs = [(buf[spans[i][0] : spans[i][1]], buf[spans[i + 1][0] : spans[i + 1][1]])
              for i in range(0, len(spans), 2)]
     return pairs, end
+
+
+def _container_head(buf: bytes, pos: int, expected_major: int) -> tuple[int | None, int]:
+    major, arg, pos = _head(buf, pos)
+    while major == 6:  # skip tags (e.g. 258 for sets)
+        major, arg, pos = _head(buf, pos)
+    if major != expected_major:
+        raise CborScanError(f"expected major type {expected_major}, found {major}")
+    return arg, pos
+
+
+def _decode_run(buf: bytes, pos: int, count: int | None) -> tuple[list[tuple[Any, bytes]], int]:
+    """Decode ``count`` consecutive items (or up to a break byte) with cbor2's C decoder, keeping each
+    item's raw bytes: the decoder reads exactly what it consumes, so ``tell()`` marks item ends."""
+    stream = io.BytesIO(buf)
+    stream.seek(pos)
+    decoder = cbor2.CBORDecoder(stream)
+    items: list[tuple[Any, bytes]] = []
+    while count is None or len(items) < count:
+        start = stream.tell()
+        if count is None:
+            if start >= len(buf):
+                raise CborScanError("unexpected end of input")
+            if buf[start] == 0xFF:
+                return items, start + 1
+        try:
+            value = decoder.decode()
+        except (cbor2.CBORDecodeError, RecursionError, ValueError, TypeError, OverflowError) as exc:
+            raise CborScanError(f"malformed CBOR: {exc}") from None
+        items.append((value, buf[start : stream.tell()]))
+    return items, stream.tell()
+
+
+def decode_array(buf: bytes, pos: int = 0) -> tuple[list[tuple[Any, bytes]], int]:
+    """The array at ``pos`` as (decoded item, raw item bytes) pairs, and the end position."""
+    count, pos = _container_head(buf, pos, 4)
+    if count is not None and count > len(buf) - pos:
+        raise CborScanError("array longer than the input")
+    return _decode_run(buf, pos, count)
+
+
+def decode_map(buf: bytes, pos: int = 0) -> tuple[list[tuple[Any, Any, bytes]], int]:
+    """The map at ``pos`` as (key, decoded value, raw value bytes) triples, and the end position."""
+    count, pos = _container_head(buf, pos, 5)
+    if count is not None and 2 * count > len(buf) - pos:
+        raise CborScanError("map longer than the input")
+    items, end = _decode_run(buf, pos, None if count is None else 2 * count)
+    if len(items) % 2:
+        raise CborScanError("a map with a key but no value")
+    return [(items[i][0], items[i + 1][0], items[i + 1][1]) for i in range(0, len(items), 2)], end

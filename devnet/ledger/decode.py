@@ -8,7 +8,7 @@ from typing import Any
 import cbor2
 
 from devnet.ledger.address import address_to_text
-from devnet.ledger.cborscan import CborScanError, array_items, map_items
+from devnet.ledger.cborscan import CborScanError, decode_array, decode_map
 from devnet.ledger.native import NativeScript, NativeScriptError
 from devnet.ledger.types import LedgerRejection, OutRef, Tx, TxOut
 
@@ -86,9 +86,10 @@ def decode_value(obj: Any) -> tuple[int, dict[str, dict[str, int]]]:
     return _uint(obj[0], "a coin amount"), _multiasset(obj[1], signed=False)
 
 
-def decode_output(raw: bytes) -> TxOut:
-    """One transaction output (legacy array or post-Alonzo map form)."""
-    obj = cbor2.loads(raw)
+def decode_output(raw: bytes, obj: Any = None) -> TxOut:
+    """One transaction output (legacy array or post-Alonzo map form); ``obj`` is ``raw`` decoded, if known."""
+    if obj is None:
+        obj = cbor2.loads(raw)
     datum_hash: str | None = None
     inline_datum: bytes | None = None
     script_ref: bytes | None = None
@@ -143,16 +144,18 @@ def _metadata(aux: Any) -> dict[int, Any] | None:
     return dict(metadata) if metadata else None
 
 
-def _raw_map(raw: bytes, what: str) -> dict[int, bytes]:
-    pairs, end = map_items(raw)
+def _decoded_map(raw: bytes, what: str) -> tuple[dict[int, Any], dict[int, bytes]]:
+    """A CBOR map with integer keys: decoded values and each value's original bytes."""
+    triples, end = decode_map(raw)
     _require(end == len(raw), f"trailing bytes after the {what}")
-    result: dict[int, bytes] = {}
-    for key_raw, value_raw in pairs:
-        key = cbor2.loads(key_raw)
-        _require(isinstance(key, int), f"{what} keys must be integers")
-        _require(key not in result, f"duplicate key {key} in the {what}")
-        result[key] = value_raw
-    return result
+    values: dict[int, Any] = {}
+    raws: dict[int, bytes] = {}
+    for key, value, value_raw in triples:
+        _require(isinstance(key, int) and not isinstance(key, bool), f"{what} keys must be integers")
+        _require(key not in values, f"duplicate key {key} in the {what}")
+        values[key] = value
+        raws[key] = value_raw
+    return values, raws
 
 
 def decode_tx(tx_cbor: bytes) -> Tx:
@@ -170,18 +173,15 @@ def decode_tx(tx_cbor: bytes) -> Tx:
 
 
 def _decode(buf: bytes) -> Tx:
-    parts, end = array_items(buf)
+    parts, end = decode_array(buf)
     _require(end == len(buf), "trailing bytes after the transaction")
     _require(len(parts) == 4, "a Conway transaction is [body, witnesses, is_valid, auxiliary data]")
-    body_bytes, witness_bytes, valid_bytes, aux_bytes = parts
-    is_valid = cbor2.loads(valid_bytes)
+    (_, body_bytes), (_, witness_bytes), (is_valid, _), (aux, aux_bytes) = parts
     _require(isinstance(is_valid, bool), "is_valid must be a boolean")
-    raw_body = _raw_map(body_bytes, "transaction body")
-    body = {key: cbor2.loads(value) for key, value in raw_body.items()}
+    body, raw_body = _decoded_map(body_bytes, "transaction body")
     _require(0 in body and 1 in body and 2 in body, "a transaction body needs inputs, outputs and a fee")
-    outputs_raw, _ = array_items(raw_body[1])
-    witness_raw = _raw_map(witness_bytes, "witness set")
-    witness = {key: cbor2.loads(value) for key, value in witness_raw.items()}
+    outputs = [decode_output(raw, obj) for obj, raw in decode_array(raw_body[1])[0]]
+    witness, witness_raw = _decoded_map(witness_bytes, "witness set")
     vkey_witnesses: list[tuple[bytes, bytes]] = []
     for item in _as_list(witness.get(0, []), "vkey witnesses"):
         _require(isinstance(item, (list, tuple)) and len(item) == 2 and all(isinstance(x, bytes) for x in item),
@@ -189,10 +189,9 @@ def _decode(buf: bytes) -> Tx:
         vkey_witnesses.append((item[0], item[1]))
     native_scripts: list[NativeScript] = []
     if 1 in witness_raw:
-        script_items, _ = array_items(witness_raw[1])
-        native_scripts = [NativeScript.from_raw(raw) for raw in script_items]
+        native_scripts = [NativeScript.from_decoded(obj, raw) for obj, raw in decode_array(witness_raw[1])[0]]
     aux_raw: bytes | None = None if aux_bytes == b"\xf6" else aux_bytes
-    metadata = _metadata(cbor2.loads(aux_raw)) if aux_raw is not None else None
+    metadata = _metadata(aux) if aux_raw is not None else None
     aux_hash = body.get(7)
     _require(aux_hash is None or (isinstance(aux_hash, bytes) and len(aux_hash) == 32),
              "the auxiliary data hash must be 32 bytes")
@@ -210,7 +209,7 @@ def _decode(buf: bytes) -> Tx:
         inputs=[_out_ref(x) for x in _as_list(body[0], "inputs")],
         reference_inputs=[_out_ref(x) for x in _as_list(body.get(18, []), "reference inputs")],
         collaterals=[_out_ref(x) for x in _as_list(body.get(13, []), "collateral inputs")],
-        outputs=[decode_output(raw) for raw in outputs_raw],
+        outputs=outputs,
         fee=_uint(body[2], "the fee"),
         ttl=None if body.get(3) is None else _uint(body[3], "the time to live"),
         validity_start=None if body.get(8) is None else _uint(body[8], "the validity start"),

@@ -43,6 +43,12 @@ class NativeScript:
         return script
 
     @classmethod
+    def from_decoded(cls, obj: Any, raw: bytes) -> NativeScript:
+        script = cls.from_cbor(obj)
+        script.raw = raw
+        return script
+
+    @classmethod
     def from_cbor(cls, obj: Any, depth: int = 0) -> NativeScript:
         if depth > _MAX_DEPTH:
             raise NativeScriptError("native script nested too deeply")

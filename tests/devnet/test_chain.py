@@ -21,24 +21,35 @@ def chain() -> Chain:
 def test_genesis_distribution_block(chain: Chain) -> None:
     assert [b.height for b in chain.blocks] == [1]
     first = chain.blocks[0]
-    assert first.ancestor == "genesis" and first.slot == 1000
+    assert first.ancestor == "genesis" and first.slot == 0  # the distribution opens the chain at slot 0
     (tx,) = first.transactions
     paid = {out.address: out.lovelace for out in tx.outputs}
     for key in chain.genesis.keys:
         assert paid[key.address] == 100_000_000_000
-        assert chain.outputs[OutRef(tx.id, [o.address for o in tx.outputs].index(key.address))].created.slot == 1000
+        assert chain.outputs[OutRef(tx.id, [o.address for o in tx.outputs].index(key.address))].created.slot == 0
 
 
 def test_blocks_have_heights_strictly_increasing_slots_and_ancestors(chain: Chain) -> None:
     produced = chain.produce_blocks(5)
     assert [b.height for b in produced] == [2, 3, 4, 5, 6]
-    assert [b.slot for b in produced] == [1001, 1002, 1003, 1004, 1005]  # the clock stands still: bumped
+    # a run fills the room behind the clock (which stands at slot 1000), one slot apart, ending now
+    assert [b.slot for b in produced] == [996, 997, 998, 999, 1000]
+    more = chain.produce_blocks(2)  # no room left: strictly after the tip, ahead of the clock
+    assert [b.slot for b in more] == [1001, 1002]
+    assert chain.current_slot() == 1002 and chain.next_slot() == 1003
     for parent, child in zip(chain.blocks, chain.blocks[1:], strict=False):
         assert child.ancestor == parent.id
-    assert len({b.id for b in chain.blocks}) == 6
+    assert len({b.id for b in chain.blocks}) == 8
     assert chain.block_by_id(produced[2].id) is produced[2]
-    assert chain.tip_json() == {"slot": 1005, "id": produced[-1].id, "height": 6}
-    assert chain.tip_point() == {"slot": 1005, "id": produced[-1].id}
+    assert chain.block_at_height(4) is produced[2]
+    assert chain.tip_json() == {"slot": 1002, "id": more[-1].id, "height": 8}
+    assert chain.tip_point() == {"slot": 1002, "id": more[-1].id}
+
+
+def test_a_run_in_slices_ends_at_the_clock(chain: Chain) -> None:
+    first = chain.produce_blocks(3, followed_by=2)
+    last = chain.produce_blocks(2)
+    assert [b.slot for b in first + last] == [996, 997, 998, 999, 1000]
 
 
 def test_block_ids_are_deterministic() -> None:
