@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 import socket
+import time
+import urllib.error
 import urllib.request
+
+import pytest
 
 from tests.support.devnet_fixture import DevnetProcess
 
@@ -88,3 +92,56 @@ def test_truncated_request_does_not_kill_the_server(devnet: DevnetProcess) -> No
     with socket.create_connection(("127.0.0.1", devnet.control_port), timeout=5) as sock:
         sock.sendall(b"POST /devnet/fund HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{\"addr")
     assert devnet.info()["network_magic"] == 42
+
+
+def test_big_typical_run_fills_the_past(devnet_factory) -> None:  # type: ignore[no-untyped-def]
+    dev = devnet_factory(block_time=0, extra_args=["--system-start-offset", "86400"])
+    answer = dev.blocks(300, fill="typical")
+    assert answer["produced"] == 300 and answer["tip"]["height"] == 301
+    assert len(answer["blocks"]) == 100 and all(len(b["transaction_ids"]) == 4 for b in answer["blocks"])
+    slots = [b["slot"] for b in answer["blocks"]]
+    assert slots == list(range(slots[0], slots[0] + 100))
+    info = dev.info()
+    assert answer["tip"]["slot"] <= info["current_slot"] and info["mempool"]["transactions"] == 0
+    assert dev.blocks(1, fill="typical")["blocks"][0]["slot"] >= answer["tip"]["slot"] + 1
+    status, body = dev.request("POST", "/devnet/blocks", {"count": 1, "fill": "typical", "txs_per_block": 0})
+    assert status == 400 and body["code"] == "invalid_field"
+
+
+def test_block_timer_and_genesis_funds(devnet_factory) -> None:  # type: ignore[no-untyped-def]
+    from devnet.genesis import derive_key
+
+    operator = derive_key("operator", "custodial", 0).address
+    dev = devnet_factory(block_time=0.2, extra_args=["--genesis-fund", f"{operator}=25000000"])
+    info = dev.info()
+    assert {"address": operator, "lovelace": 25_000_000} in info["genesis"]["initial_funds"]
+    assert info["block_time_s"] == 0.2
+    deadline = time.monotonic() + 60
+    while dev.info()["tip"]["height"] < 4:  # blocks keep coming on their own
+        assert time.monotonic() < deadline, "the block timer produced no blocks"
+        time.sleep(0.05)
+
+
+def test_bad_flags_are_config_errors() -> None:
+    from common.settings import ConfigError
+    from devnet.config import parse_args
+
+    for flags, needle in [
+        (["--block-time", "-1"], "DEVNET_BLOCK_TIME"),
+        (["--genesis-fund", "nonsense"], "DEVNET_GENESIS_FUND"),
+        (["--protocol-param", "bogus=1"], "DEVNET_PROTOCOL_PARAM"),
+        (["--ogmios-port", "abc"], "DEVNET_OGMIOS_PORT"),
+        (["--system-start", "yesterday"], "DEVNET_SYSTEM_START"),
+    ]:
+        with pytest.raises(ConfigError, match=needle):
+            parse_args(flags, env={})
+
+
+def test_bad_flags_exit_2_with_a_clear_message() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "devnet", "--block-time", "-1"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "DEVNET_BLOCK_TIME" in done.stderr and "Traceback" not in done.stderr
