@@ -68,12 +68,12 @@ class KupoIndex:
         try:
             parts = split_transaction(tx.cbor)
             witnesses = parts.witnesses
-            for _, datum in cborraw.array_entries(witnesses[4][1]) if 4 in witnesses else []:
+            for _, datum in cborraw.array_entries(parts.witness_raw(4)) if 4 in witnesses else []:
                 self.datums[blake2b_256(datum).hex()] = datum.hex()
-            for _, script in cborraw.array_entries(witnesses[1][1]) if 1 in witnesses else []:
+            for _, script in cborraw.array_entries(parts.witness_raw(1)) if 1 in witnesses else []:
                 self._add_script(0, script)
             for key, language in _WITNESS_PLUTUS.items():
-                for script in untag(witnesses[key][0]) if key in witnesses else []:
+                for script in untag(witnesses[key]) if key in witnesses else []:
                     self._add_script(language, bytes(script))
             if parts.auxiliary is not None:
                 for language, script in metadata_parts(parts.auxiliary)[1]:

@@ -21,8 +21,8 @@ from devnet.ogmios.encoding import address_to_text, bech32_encode, blake2b_224, 
 from devnet.ogmios.txparts import (
     PLUTUS_LANGUAGES,
     DecodedOutput,
-    Field,
     TxDecodeError,
+    TxParts,
     decode_output,
     decode_output_value,
     metadata_parts,
@@ -162,34 +162,33 @@ def _metadata_json(hash_value: Any, labels: list[tuple[int, Any, bytes]], includ
     return {"hash": bytes(hash_value).hex(), "labels": out}
 
 
-def _body_fields(body: dict[Any, Field], opts: TxJsonOptions) -> dict[str, Any]:
-    obj: dict[str, Any] = {"inputs": _out_refs(body[0][0]) if 0 in body else []}
-    if 18 in body and (references := _out_refs(body[18][0])):
+def _body_fields(body: dict[Any, Any], opts: TxJsonOptions) -> dict[str, Any]:
+    obj: dict[str, Any] = {"inputs": _out_refs(body[0]) if 0 in body else []}
+    if 18 in body and (references := _out_refs(body[18])):
         obj["references"] = references
-    outputs = untag(body[1][0]) if 1 in body else []
+    outputs = untag(body[1]) if 1 in body else []
     obj["outputs"] = [output_json(decode_output_value(o), opts.include_script_cbor) for o in outputs]
-    if 13 in body and (collaterals := _out_refs(body[13][0])):
+    if 13 in body and (collaterals := _out_refs(body[13])):
         obj["collaterals"] = collaterals
     if 16 in body:
-        obj["collateralReturn"] = output_json(decode_output_value(body[16][0]), opts.include_script_cbor)
+        obj["collateralReturn"] = output_json(decode_output_value(body[16]), opts.include_script_cbor)
     if 17 in body:
-        obj["totalCollateral"] = {"ada": {"lovelace": int(body[17][0])}}
-    if 4 in body and (certificates := _certificates(body[4][0])):
+        obj["totalCollateral"] = {"ada": {"lovelace": int(body[17])}}
+    if 4 in body and (certificates := _certificates(body[4])):
         obj["certificates"] = certificates
-    if 5 in body and (withdrawals := body[5][0]):
+    if 5 in body and (withdrawals := body[5]):
         obj["withdrawals"] = {
             reward_account_to_text(bytes(account)): {"ada": {"lovelace": int(amount)}}
             for account, amount in sorted(withdrawals.items(), key=lambda kv: bytes(kv[0]))
         }
-    if 9 in body and (mint := _assets(body[9][0])):
+    if 9 in body and (mint := _assets(body[9])):
         obj["mint"] = mint
-    if 14 in body and (signers := untag(body[14][0])):
+    if 14 in body and (signers := untag(body[14])):
         obj["requiredExtraSignatories"] = sorted(bytes(s).hex() for s in signers)
     return obj
 
 
-def _redeemers(field: Field) -> list[dict[str, Any]]:
-    value, raw = field
+def _redeemers(value: Any, raw: bytes) -> list[dict[str, Any]]:
     entries: list[tuple[int, int, bytes, Any]] = []
     if isinstance(value, dict):  # Conway map {[tag, index]: [data, ex_units]}
         for key, _, pair_raw in cborraw.map_entries(raw):
@@ -209,15 +208,13 @@ def _redeemers(field: Field) -> list[dict[str, Any]]:
     ]
 
 
-def _witness_fields(
-    witnesses: dict[Any, Field], aux_scripts: list[tuple[int, bytes]], opts: TxJsonOptions
-) -> dict[str, Any]:
+def _signatories(witnesses: dict[Any, Any]) -> list[dict[str, Any]]:
     keyed = [
         (blake2b_224(bytes(vkey)), {"key": bytes(vkey).hex(), "signature": bytes(signature).hex()})
-        for vkey, signature in (untag(witnesses[0][0]) if 0 in witnesses else [])
+        for vkey, signature in (untag(witnesses[0]) if 0 in witnesses else [])
     ]
     signatories = [signatory for _, signatory in sorted(keyed, key=lambda pair: pair[0])]
-    for boot in untag(witnesses[2][0]) if 2 in witnesses else []:
+    for boot in untag(witnesses[2]) if 2 in witnesses else []:
         signatories.append(
             {
                 "key": bytes(boot[0]).hex(),
@@ -226,19 +223,24 @@ def _witness_fields(
                 "addressAttributes": bytes(boot[3]).hex(),
             }
         )
-    obj: dict[str, Any] = {"signatories": signatories}
+    return signatories
+
+
+def _witness_fields(parts: TxParts, aux_scripts: list[tuple[int, bytes]], opts: TxJsonOptions) -> dict[str, Any]:
+    witnesses = parts.witnesses
+    obj: dict[str, Any] = {"signatories": _signatories(witnesses)}
     scripts = list(aux_scripts)
     if 1 in witnesses:
-        scripts += [(0, raw) for _, raw in cborraw.array_entries(witnesses[1][1])]
+        scripts += [(0, raw) for _, raw in cborraw.array_entries(parts.witness_raw(1))]
     for key, language in _WITNESS_PLUTUS_KEYS.items():
         if key in witnesses:
-            scripts += [(language, bytes(script)) for script in untag(witnesses[key][0])]
+            scripts += [(language, bytes(script)) for script in untag(witnesses[key])]
     if scripts:
         by_hash = {script_hash(lang, raw): script_json(lang, raw, opts.include_script_cbor) for lang, raw in scripts}
         obj["scripts"] = dict(sorted(by_hash.items()))
-    if 4 in witnesses and (datums := cborraw.array_entries(witnesses[4][1])):
+    if 4 in witnesses and (datums := cborraw.array_entries(parts.witness_raw(4))):
         obj["datums"] = dict(sorted((blake2b_256(raw).hex(), raw.hex()) for _, raw in datums))
-    if 5 in witnesses and (redeemers := _redeemers(witnesses[5])):
+    if 5 in witnesses and (redeemers := _redeemers(witnesses[5], parts.witness_raw(5))):
         obj["redeemers"] = redeemers
     return obj
 
@@ -258,19 +260,19 @@ def _assemble(tx_cbor: bytes, opts: TxJsonOptions) -> dict[str, Any]:
         if aux_scripts:
             obj["requiredExtraScripts"] = sorted({script_hash(lang, raw) for lang, raw in aux_scripts})
     if 15 in body:
-        obj["network"] = "mainnet" if body[15][0] == 1 else "testnet"
+        obj["network"] = "mainnet" if body[15] == 1 else "testnet"
     if 11 in body:
-        obj["scriptIntegrityHash"] = bytes(body[11][0]).hex()
-    obj["fee"] = {"ada": {"lovelace": int(body[2][0]) if 2 in body else 0}}
+        obj["scriptIntegrityHash"] = bytes(body[11]).hex()
+    obj["fee"] = {"ada": {"lovelace": int(body[2]) if 2 in body else 0}}
     interval: dict[str, int] = {}
-    if 8 in body and body[8][0] is not None:
-        interval["invalidBefore"] = int(body[8][0])
-    if 3 in body and body[3][0] is not None:
-        interval["invalidAfter"] = int(body[3][0])
+    if 8 in body and body[8] is not None:
+        interval["invalidBefore"] = int(body[8])
+    if 3 in body and body[3] is not None:
+        interval["invalidAfter"] = int(body[3])
     obj["validityInterval"] = interval
     if parts.auxiliary is not None and 7 in body:
-        obj["metadata"] = _metadata_json(body[7][0], labels, opts.include_metadata_cbor)
-    obj.update(_witness_fields(parts.witnesses, aux_scripts, opts))
+        obj["metadata"] = _metadata_json(body[7], labels, opts.include_metadata_cbor)
+    obj.update(_witness_fields(parts, aux_scripts, opts))
     if opts.include_transaction_cbor:
         obj["cbor"] = tx_cbor.hex()
     return obj

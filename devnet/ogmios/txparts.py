@@ -15,7 +15,6 @@ from devnet.ogmios.encoding import blake2b_224
 
 __all__ = [
     "DecodedOutput",
-    "Field",
     "TxDecodeError",
     "TxParts",
     "decode_output",
@@ -27,7 +26,6 @@ __all__ = [
     "untag",
 ]
 
-Field = tuple[Any, bytes]  # (decoded value, original bytes)
 PLUTUS_LANGUAGES = {1: "plutus:v1", 2: "plutus:v2", 3: "plutus:v3"}
 
 
@@ -35,36 +33,42 @@ class TxDecodeError(ValueError):
     """The bytes are not a transaction this serializer understands."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TxParts:
     body_raw: bytes
-    body: dict[Any, Field]
-    witnesses: dict[Any, Field]
+    body: dict[Any, Any]  # decoded body fields
+    witnesses: dict[Any, Any]  # decoded witness-set fields
+    witnesses_raw: bytes
     is_valid: bool
-    auxiliary: bytes | None
+    auxiliary: bytes | None  # original bytes of the auxiliary data
+    _witness_raw_fields: dict[Any, bytes] | None = None
 
-
-def _fields(data: bytes) -> dict[Any, Field]:
-    return {key: (value, raw) for key, value, raw in cborraw.map_entries(data)}
+    def witness_raw(self, key: int) -> bytes:
+        """Original bytes of one witness-set field (native scripts and datums are hashed as sent)."""
+        if self._witness_raw_fields is None:
+            self._witness_raw_fields = {k: raw for k, _, raw in cborraw.map_entries(self.witnesses_raw)}
+        return self._witness_raw_fields[key]
 
 
 def split_transaction(tx_cbor: bytes) -> TxParts:
-    """``[body, witnesses, is_valid?, auxiliary_data]`` with original bytes kept for hashing."""
+    """``[body, witnesses, is_valid?, auxiliary_data]``: decoded once, original bytes kept for hashing."""
     try:
         items = cborraw.array_entries(tx_cbor)
         if len(items) not in (3, 4) or sum(len(raw) for _, raw in items) + _head_size(tx_cbor) != len(tx_cbor):
             raise TxDecodeError("a transaction is one array of 3 or 4 items")
-        body_raw, witnesses_raw = items[0][1], items[1][1]
-        parts = TxParts(
-            body_raw=body_raw,
-            body=_fields(body_raw),
-            witnesses=_fields(witnesses_raw),
-            is_valid=items[2][0] is not False if len(items) == 4 else True,
-            auxiliary=None if items[-1][0] is None else items[-1][1],
-        )
+        (body, body_raw), (witnesses, witnesses_raw) = items[0], items[1]
+        if not isinstance(body, dict) or not isinstance(witnesses, dict):
+            raise TxDecodeError("a transaction body and witness set are maps")
     except cborraw.CborError as exc:
         raise TxDecodeError(str(exc)) from exc
-    return parts
+    return TxParts(
+        body_raw=body_raw,
+        body=body,
+        witnesses=witnesses,
+        witnesses_raw=witnesses_raw,
+        is_valid=items[2][0] is not False if len(items) == 4 else True,
+        auxiliary=None if items[-1][0] is None else items[-1][1],
+    )
 
 
 def _head_size(data: bytes) -> int:
@@ -137,6 +141,10 @@ def decode_output(raw: bytes) -> DecodedOutput:
         return decode_output_value(cbor2.loads(raw))
     except (cbor2.CBORDecodeError, cborraw.CborError, KeyError, IndexError, TypeError, ValueError) as exc:
         raise TxDecodeError(f"malformed output: {exc}") from exc
+
+
+def _fields(data: bytes) -> dict[Any, tuple[Any, bytes]]:
+    return {key: (value, raw) for key, value, raw in cborraw.map_entries(data)}
 
 
 def metadata_parts(aux_raw: bytes) -> tuple[list[tuple[int, Any, bytes]], list[tuple[int, bytes]]]:

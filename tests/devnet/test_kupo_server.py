@@ -188,7 +188,10 @@ async def test_checkpoints_and_metadata(kupo, rich_chain: Chain) -> None:
     assert (await _get(kupo, f"/checkpoints/{tip.slot}?strict"))[2] == {"slot_no": tip.slot, "header_hash": tip.id}
     assert (await _get(kupo, f"/checkpoints/{tip.slot + 10}"))[2]["slot_no"] == tip.slot
     assert (await _get(kupo, f"/checkpoints/{tip.slot + 10}?strict"))[2] is None
-    assert (await _get(kupo, "/checkpoints/0"))[2] is None
+    first = rich_chain.blocks[0]
+    assert (await _get(kupo, f"/checkpoints/{first.slot}"))[2] == {"slot_no": first.slot, "header_hash": first.id}
+    if first.slot > 0:
+        assert (await _get(kupo, f"/checkpoints/{first.slot - 1}"))[2] is None
 
     _, headers, metadata = await _get(kupo, f"/metadata/{tip.slot}")
     validate_kupo("Metadata", metadata, array=True)

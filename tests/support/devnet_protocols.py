@@ -106,6 +106,7 @@ def signed_tx(
     outputs: list[dict[int, Any]] | None = None,
     *,
     inputs: list[tuple[str, int]] | None = None,
+    utxo: tuple[str, int, int] | None = None,
     extra_body: dict[int, Any] | None = None,
     witness_extra: dict[int, Any] | None = None,
     metadata: dict[int, Any] | None = None,
@@ -115,6 +116,7 @@ def signed_tx(
     """A Conway tx from genesis key ``key_index``: its largest UTxO in, ``outputs`` + change out.
 
     ``outputs`` are map-form outputs ``{0: address bytes, 1: value, 2?: datum option, 3?: #6.24(script)}``.
+    ``utxo=(tx_id, index, lovelace)`` spends that output (with change); ``inputs`` spends refs without change.
     The fee is the linear minimum plus a margin (overpaying is allowed), so the tx is balanced.
     """
     import hashlib
@@ -122,7 +124,9 @@ def signed_tx(
     import cbor2
 
     key = chain.genesis.keys[key_index]
-    if inputs is None:
+    if utxo is not None:
+        in_refs, in_lovelace = [(utxo[0], utxo[1])], utxo[2]
+    elif inputs is None:
         ref, out = max(chain.utxos_at(key.address_bytes), key=lambda pair: pair[1].lovelace)
         in_refs, in_lovelace = [(ref.tx_id, ref.index)], out.lovelace
     else:
