@@ -10,18 +10,19 @@ import asyncio
 import hashlib
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import cbor2
 
 from devnet import faucet as faucet_builder
+from devnet.blocks import Block, CreatedAt, OutputRecord, SpentAt, Undo
 from devnet.genesis import FAUCET_LOVELACE, Genesis, derive_key
 from devnet.ledger.address import address_from_text
 from devnet.ledger.decode import decode_tx
 from devnet.ledger.params import ProtocolParameters
-from devnet.ledger.rules import LedgerContext, UtxoLookup, validate_tx
+from devnet.ledger.rules import LedgerContext, UtxoLookup, evaluate_tx, validate_tx
 from devnet.ledger.types import LedgerError, LedgerRejection, OutRef, Tx, TxOut
+from devnet.mempool import Mempool
 from devnet.store import ChainStore
 
 __all__ = [
@@ -46,48 +47,6 @@ def _blake2b_256(data: bytes) -> bytes:
     return hashlib.blake2b(data, digest_size=32).digest()
 
 
-@dataclass(slots=True)
-class Block:
-    height: int
-    slot: int
-    id: str
-    ancestor: str  # parent id, or "genesis"
-    transactions: list[Tx]
-    size: int
-    issuer_vkey: str
-    vrf_vkey: str
-    body_hash: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class CreatedAt:
-    slot: int
-    block_id: str
-    tx_index: int
-
-
-@dataclass(frozen=True, slots=True)
-class SpentAt:
-    slot: int
-    block_id: str
-    tx_id: str
-    input_index: int
-
-
-@dataclass(slots=True)
-class OutputRecord:
-    out_ref: OutRef
-    out: TxOut
-    created: CreatedAt
-    spent: SpentAt | None
-
-
-@dataclass(slots=True)
-class _Undo:
-    spent: list[tuple[OutRef, TxOut]]
-    created: list[OutRef]
-
-
 class Chain:
     """Blocks, UTxO and mempool of one devnet.  Use :meth:`create` to build one (replays a store)."""
 
@@ -106,16 +65,12 @@ class Chain:
         self.blocks: list[Block] = []
         self.utxo: dict[OutRef, TxOut] = {}
         self.outputs: dict[OutRef, OutputRecord] = {}
-        self.mempool: list[Tx] = []
+        self._pending = Mempool()
         self.version = 0
         self.rollbacks = 0  # how many rollbacks happened (chain-sync cursors may watch it)
         self._by_address: dict[bytes, set[OutRef]] = {}
         self._block_index: dict[str, Block] = {}
-        self._undo: list[_Undo] = []
-        self._mempool_spent: set[OutRef] = set()
-        self._mempool_outputs: dict[OutRef, TxOut] = {}
-        self._mempool_ids: set[str] = set()
-        self._mempool_bytes = 0
+        self._undo: list[Undo] = []
         self._changed = asyncio.Event()
         issuer = derive_key(genesis.seed, "pool-issuer", genesis.network_id)
         vrf = derive_key(genesis.seed, "pool-vrf", genesis.network_id)
@@ -195,13 +150,18 @@ class Chain:
         return [(ref, self.utxo[ref]) for ref in sorted(refs, key=lambda r: (r.tx_id, r.index))]
 
     def mempool_size_bytes(self) -> int:
-        return self._mempool_bytes
+        return self._pending.size_bytes
 
     def mempool_capacity_bytes(self) -> int:
         return MEMPOOL_BLOCKS * self.params.max_block_body_size_bytes
 
+    @property
+    def mempool(self) -> list[Tx]:
+        """Pending transactions, oldest first (read-only: use submit/fund to add)."""
+        return self._pending.txs
+
     def has_mempool_tx(self, tx_id: str) -> bool:
-        return tx_id in self._mempool_ids
+        return tx_id in self._pending.ids
 
     # -- change notification --------------------------------------------------------------------------
 
@@ -234,10 +194,7 @@ class Chain:
         return self.utxo.get(ref)
 
     def _lookup_mempool(self, ref: OutRef) -> TxOut | None:
-        if ref in self._mempool_spent:
-            return None
-        out = self._mempool_outputs.get(ref)
-        return out if out is not None else self.utxo.get(ref)
+        return self._pending.lookup(ref, self.utxo)
 
     def _context(self) -> LedgerContext:
         return LedgerContext(params=self.params, network_id=self.genesis.network_id, slot=self.next_slot())
@@ -268,15 +225,10 @@ class Chain:
         return tx
 
     def _admit(self, tx: Tx, *, notify: bool = True) -> None:
-        if self._mempool_bytes + tx.size > self.mempool_capacity_bytes():
+        if self._pending.size_bytes + tx.size > self.mempool_capacity_bytes():
             raise LedgerRejection(3997, "The mempool is full; try again after the next block.",
                                   {"error": "MempoolFull"})
-        self.mempool.append(tx)
-        self._mempool_ids.add(tx.id)
-        self._mempool_bytes += tx.size
-        self._mempool_spent.update(tx.inputs)
-        for index, out in enumerate(tx.outputs):
-            self._mempool_outputs[OutRef(tx.id, index)] = out
+        self._pending.add(tx)
         if notify:
             self._bump()
 
@@ -286,8 +238,7 @@ class Chain:
         Without ``revalidate`` (after a block took a prefix of the mempool) only what a new block can
         change is checked again: the validity interval and that every input still exists.
         """
-        self.mempool, self._mempool_ids, self._mempool_bytes = [], set(), 0
-        self._mempool_spent, self._mempool_outputs = set(), {}
+        self._pending = Mempool()
         discarded: list[Tx] = []
         slot = self.next_slot()
         for tx in txs:
@@ -307,19 +258,7 @@ class Chain:
 
     def evaluate(self, tx_cbor: bytes, additional_utxo: Iterable[OutRef] = ()) -> list[Any]:
         """Script evaluation: the devnet has no Plutus, so a decodable script-free tx evaluates to []."""
-        tx = decode_tx(tx_cbor)
-        overlapping = [ref for ref in additional_utxo if ref in self.utxo]
-        if overlapping:
-            raise LedgerRejection(
-                3002,
-                "Some user-provided additional UTxO entries overlap with those that exist in the ledger.",
-                {"overlappingOutputReferences": [{"transaction": {"id": r.tx_id}, "index": r.index}
-                                                 for r in overlapping]},
-            )
-        from devnet.ledger.rules import reject_unsupported
-
-        reject_unsupported(tx)
-        return []
+        return evaluate_tx(decode_tx(tx_cbor), self.utxo, additional_utxo)
 
     # -- blocks ---------------------------------------------------------------------------------------
 
@@ -351,22 +290,7 @@ class Chain:
     def _produce_one(self, blocks_left: int = 1) -> Block:
         tip = self.tip
         slot = max(self.wall_slot() - (blocks_left - 1), tip.slot + 1 if tip else 0)
-        budget = self.params.max_block_body_size_bytes
-        chosen: list[Tx] = []
-        remaining: list[Tx] = []
-        held_back: set[str] = set()  # txs not in this block: their outputs cannot be spent in it
-        used = 0
-        full = False  # once a tx waits, later ones wait too (first in, first out)
-        for tx in self.mempool:
-            expired = tx.ttl is not None and slot >= tx.ttl  # dropped by the rebuild below
-            early = tx.validity_start is not None and slot < tx.validity_start
-            full = full or early or used + tx.size > budget
-            if expired or full or any(ref.tx_id in held_back for ref in tx.inputs):
-                held_back.add(tx.id)
-                remaining.append(tx)
-                continue
-            chosen.append(tx)
-            used += tx.size
+        chosen, remaining = self._pending.select_for_block(slot, self.params.max_block_body_size_bytes)
         block = self._append_block(slot, chosen, persist=True)
         self._rebuild_mempool(remaining, revalidate=False)
         return block
@@ -397,7 +321,7 @@ class Chain:
         return block
 
     def _apply(self, block: Block) -> None:
-        undo = _Undo(spent=[], created=[])
+        undo = Undo(spent=[], created=[])
         for tx_index, tx in enumerate(block.transactions):
             for input_index, ref in enumerate(tx.inputs):
                 out = self.utxo.get(ref)
@@ -477,22 +401,11 @@ class Chain:
         self._admit(tx)
         return tx.id
 
-    def faucet_utxo(self) -> tuple[OutRef, TxOut]:
-        """The faucet's richest unspent output, as seen by the mempool."""
-        best: tuple[OutRef, TxOut] | None = None
-        for ref, out in self.spendable_at(self.genesis.faucet.address_bytes):
-            if best is None or out.lovelace > best[1].lovelace:
-                best = (ref, out)
-        if best is None:
-            raise LedgerError("the faucet has no unspent output")
-        return best
-
     def spendable_at(self, address_bytes: bytes) -> list[tuple[OutRef, TxOut]]:
         """Unspent outputs at an address as the mempool sees them (confirmed + pending, minus spent)."""
-        found = [(ref, out) for ref, out in self._mempool_outputs.items()
-                 if out.address_bytes == address_bytes and ref not in self._mempool_spent]
+        found = self._pending.pending_at(address_bytes)
         found += [(ref, self.utxo[ref]) for ref in self._by_address.get(address_bytes, set())
-                  if ref not in self._mempool_spent]
+                  if ref not in self._pending.spent]
         return found
 
     def sync(self) -> None:

@@ -122,7 +122,9 @@ def build_distribution(chain: Chain, funds: list[tuple[str, int]]) -> bytes:
     """The first block's tx: the faucet's genesis output pays every initial-funds address."""
     faucet = chain.genesis.faucet
     ref = chain.faucet_genesis_ref
-    payments = [(address_from_text(address), lovelace, {}) for address, lovelace in funds]
+    payments: list[tuple[bytes, int, dict[str, dict[str, int]]]] = [
+        (address_from_text(address), lovelace, {}) for address, lovelace in funds
+    ]
     return _balanced(chain, [(ref, chain.utxo[ref])], payments, faucet.address_bytes, [faucet])
 
 
@@ -147,9 +149,17 @@ def build_fund(chain: Chain, address_bytes: bytes, lovelace: int, flat_assets: d
     if lovelace < minimum:
         raise FaucetError(f"lovelace {lovelace} is below this output's minimum of {minimum}")
     faucet = chain.genesis.faucet
-    ref, out = chain.faucet_utxo()
+    ref, out = _richest(chain, faucet.address_bytes, "the faucet")
     return _balanced(chain, [(ref, out)], [(address_bytes, lovelace, assets)], faucet.address_bytes,
                      [faucet], mint=assets)
+
+
+def _richest(chain: Chain, address_bytes: bytes, who: str) -> tuple[OutRef, TxOut]:
+    """The richest output at an address, as the mempool sees it."""
+    spendable = chain.spendable_at(address_bytes)
+    if not spendable:
+        raise FaucetError(f"{who} has no unspent output")
+    return max(spendable, key=lambda pair: pair[1].lovelace)
 
 
 class TypicalFiller:
@@ -168,11 +178,8 @@ class TypicalFiller:
         tracked = self.current.get(key.name)
         if tracked is not None and self.chain.lookup(tracked[0]) is not None:
             return tracked
-        best = None
-        for ref, out in self.chain.spendable_at(key.address_bytes):
-            if best is None or out.lovelace > best[1].lovelace:
-                best = (ref, out)
-        if best is None or best[1].lovelace < 10_000_000:
+        best = _richest(self.chain, key.address_bytes, f"genesis key {key.name}")
+        if best[1].lovelace < 10_000_000:
             raise FaucetError(f"genesis key {key.name} has no funds left for typical traffic")
         return best
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +17,7 @@ from devnet.ledger.params import ProtocolParameters
 from devnet.ledger.types import LedgerRejection, OutRef, Tx, TxOut
 from devnet.values import add_assets, out_ref_to_ogmios, output_to_ogmios, value_to_ogmios
 
-__all__ = ["LedgerContext", "UtxoLookup", "reject_unsupported", "validate_tx"]
+__all__ = ["LedgerContext", "UtxoLookup", "evaluate_tx", "reject_unsupported", "validate_tx"]
 
 UtxoLookup = Callable[[OutRef], TxOut | None]
 _MAX_METADATUM_BYTES = 64
@@ -55,6 +55,19 @@ def reject_unsupported(tx: Tx) -> None:
         )
 
 
+def evaluate_tx(tx: Tx, utxo: Mapping[OutRef, TxOut], additional_utxo: Iterable[OutRef]) -> list[Any]:
+    """``evaluateTransaction`` without Plutus: overlapping additional UTxO is 3002; otherwise no budgets."""
+    overlapping = [ref for ref in additional_utxo if ref in utxo]
+    if overlapping:
+        raise LedgerRejection(
+            3002,
+            "Some user-provided additional UTxO entries overlap with those that exist in the ledger.",
+            {"overlappingOutputReferences": [out_ref_to_ogmios(r.tx_id, r.index) for r in overlapping]},
+        )
+    reject_unsupported(tx)
+    return []
+
+
 def _failure(code: int, message: str, data: Any = None) -> LedgerRejection:
     return LedgerRejection(code, message, data)
 
@@ -75,8 +88,8 @@ def validate_tx(
         )))
     failures += _metadata_failures(tx)
     if not unknown:
-        spent = [resolved[ref] for ref in tx.inputs]
-        references = [resolved[ref] for ref in tx.reference_inputs]
+        spent = [out for ref in tx.inputs if (out := resolved[ref]) is not None]
+        references = [out for ref in tx.reference_inputs if (out := resolved[ref]) is not None]
         failures += _witness_failures(tx, spent, references, privileged=privileged, verify=verify_signatures)
         failures += _size_and_balance(tx, spent, ctx)
     else:
