@@ -161,7 +161,7 @@ class Genesis:
             "initialVouchers": {},
             "securityParameter": self.security_param,
             "networkMagic": self.network_magic,
-            "updatableParameters": {
+            "updatableParameters": {  # Byron's bootstrap parameters (mainnet's values)
                 "heavyDelegationThreshold": "3/10",
                 "maxBlockBodySize": {"bytes": 2_000_000},
                 "maxBlockHeaderSize": {"bytes": 2_000_000},
@@ -174,13 +174,15 @@ class Genesis:
                 "updateProposalThreshold": "1/10",
                 "updateProposalTimeToLive": 10,
                 "updateVoteThreshold": "1/1000",
-                "version": {"major": 0, "minor": 0, "patch": 0},
-                "minFeeCoefficient": 44,
-                "minFeeConstant": {"ada": {"lovelace": 155381}},
+                "softForkInitThreshold": "9/10",
+                "softForkMinThreshold": "3/5",
+                "softForkDecrementThreshold": "1/20",
+                "minFeeCoefficient": params.min_fee_coefficient,
+                "minFeeConstant": {"ada": {"lovelace": params.min_fee_constant_lovelace}},
             },
         }
 
-    def shelley_json(self, params: ProtocolParameters) -> dict[str, Any]:
+    def _initial_parameters(self, params: ProtocolParameters) -> dict[str, Any]:
         ogmios = params.to_ogmios()
         initial_keys = (
             "minFeeCoefficient", "minFeeConstant", "maxBlockBodySize", "maxBlockHeaderSize",
@@ -191,6 +193,10 @@ class Genesis:
         )  # fmt: skip
         initial = {key: ogmios[key] for key in initial_keys}
         initial.update({"federatedBlockProductionRatio": "0/1", "extraEntropy": "neutral"})
+        return initial
+
+    def shelley_json(self, params: ProtocolParameters) -> dict[str, Any]:
+        initial = self._initial_parameters(params)
         return {
             "era": "shelley",
             "startTime": self.start_time_text(),
@@ -230,7 +236,8 @@ class Genesis:
         return {
             "era": "conway",
             "constitution": {
-                "metadata": {"url": "", "hash": "0" * 64},
+                "metadata": {"url": "https://creatorpass.invalid/devnet-constitution", "hash": "0" * 64},
+                "guardrails": None,
             },
             "constitutionalCommittee": {"members": [], "quorum": "0/1"},
             "updatableParameters": {key: ogmios[key] for key in keys},
