@@ -183,9 +183,10 @@ class AuditLog:
         except OSError as exc:
             raise AuditError(f"cannot fsync the audit log: {exc.strerror}") from None
 
-    def sync_in_background(self) -> Future[None]:
-        """Start :meth:`sync` on the log's own thread, to overlap it with the state database's fsync."""
-        return self._syncer.submit(self.sync)
+    def sync_in_background(self) -> Future[None] | None:
+        """Start :meth:`sync` on the log's own thread, to overlap it with the state database's fsync
+        (None when durability is off: there is nothing to wait for)."""
+        return self._syncer.submit(self.sync) if self._fsync else None
 
     def flush(self) -> None:
         """:meth:`write` then :meth:`sync`."""

@@ -1,8 +1,8 @@
 """The signer's core: decode, check, record, sign, audit — for a batch of requests at a time.
 
 One batch runs in one SQLite ``BEGIN IMMEDIATE`` transaction; its audit lines are written with one
-write (+ fsync) just before the commit; only then do witnesses leave. Each request runs in its own
-savepoint, so one refusal or failure never undoes its neighbours. Synchronous and thread-confined:
+write just before the commit, fsynced alongside it; only then do witnesses leave. A request writes
+state only once, after every check passed, so one refusal never undoes its neighbours. Synchronous and thread-confined:
 ``signer.batcher`` calls :meth:`SignerCore.process` from a single worker thread.
 """
 
@@ -124,17 +124,19 @@ class SignerCore:
         outcomes: list[Outcome] = []
         mark = self.audit.checkpoint()
         synced: Future[None] | None = None
+        written = False
         try:
             with self.state.transaction():
                 for request in requests:
                     outcomes.append(self._decide(request))
                 seq, head, _ = self.audit.checkpoint()
                 self.state.set_audit_head(seq, head)
-                if self.audit.write():
+                written = self.audit.write()
+                if written:
                     # The log's fsync overlaps the database's commit fsync; the reply waits for both.
                     synced = self.audit.sync_in_background()
         except (StateError, AuditError):
-            if synced is None:  # nothing reached the file: forget the queued lines
+            if not written:  # nothing reached the file: forget the queued lines
                 self.audit.rollback(mark)
             raise
         finally:
@@ -147,10 +149,11 @@ class SignerCore:
         entry = self._entry(request)
         mark = self.audit.checkpoint()
         try:
-            with self.state.savepoint():
-                if isinstance(request, BurnRequest):
-                    return self._burn(request, entry, now)
-                return self._mint(request, entry, now)
+            # Every refusal is raised before the one write (state.record), so a refused request leaves the
+            # batch's transaction untouched; a failing write is a StateError that aborts the whole batch.
+            if isinstance(request, BurnRequest):
+                return self._burn(request, entry, now)
+            return self._mint(request, entry, now)
         except Refusal as refusal:
             self.audit.rollback(mark)
             return Denied(refusal.reason, refusal.detail, self._record(entry, now, "deny", refusal.reason,

@@ -93,7 +93,7 @@ class SignerServicer(signer_pb2_grpc.SignerServiceServicer):
             DECISIONS.labels(kind, "allow", "").inc()
             if not outcome.replay:
                 TOKENS.labels(kind).inc(outcome.tokens)
-            log.info("signed", kind=kind, tx_id=outcome.tx_id, tokens=outcome.tokens, replay=outcome.replay,
+            log.debug("signed", kind=kind, tx_id=outcome.tx_id, tokens=outcome.tokens, replay=outcome.replay,
                      audit_id=outcome.audit_id)
             return signer_pb2.SignTransactionResponse(tx_id=outcome.tx_id, witness_set_cbor=outcome.witness_set_cbor,
                                                       audit_id=outcome.audit_id)

@@ -120,18 +120,6 @@ class StateStore:
                 self._db.execute("ROLLBACK")
                 raise StateError(f"cannot commit state: {exc}") from None
 
-    @contextmanager
-    def savepoint(self) -> Iterator[None]:
-        """A nested unit inside :meth:`transaction`, undone alone when its block raises."""
-        self._db.execute("SAVEPOINT request")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK TO request")
-            self._db.execute("RELEASE request")
-            raise
-        self._db.execute("RELEASE request")
-
     def signed_tx(self, tx_id: str) -> SignedTx | None:
         row = self._db.execute(
             "SELECT tx_id, kind, tokens, day, root, audit_id FROM signed_tx WHERE tx_id = ?", (tx_id,)).fetchone()
