@@ -16,13 +16,14 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from devnet.ogmios.blockjson import BlockJsonCache, warm_cache
 from devnet.ogmios.chainsync import TipCache
+from devnet.ogmios.connection import Connection
 from devnet.ogmios.encoding import dumps
-from devnet.ogmios.rpc import INVALID_REQUEST, Request, RpcFault, error_bytes, parse_request
-from devnet.ogmios.session import PROTOCOLS, Session, SharedState, protocol_of
+from devnet.ogmios.rpc import INVALID_REQUEST, RpcFault, error_bytes, parse_request
+from devnet.ogmios.session import Session, SharedState
 from devnet.ogmios.txjson import TxJsonOptions
 
 __all__ = ["OGMIOS_KEY", "OGMIOS_VERSION", "OgmiosServer", "build_app"]
@@ -80,6 +81,13 @@ class OgmiosServer:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+    def serialize_block(self, block: Any) -> None:
+        params = self.shared.chain.params
+        try:
+            self.shared.blocks.get(block, {"major": int(params.protocol_major), "minor": int(params.protocol_minor)})
+        except Exception:  # never break block production; chain-sync will report the problem on demand
+            log.exception("ogmios_block_serialization_failed block=%s", getattr(block, "id", "?"))
 
     async def close_sockets(self, app: web.Application) -> None:
         """On shutdown, close every WebSocket (clients waiting at the tip would hold the server)."""
@@ -153,19 +161,19 @@ class OgmiosServer:
         ws = web.WebSocketResponse(max_msg_size=self.max_message_bytes, autoping=True)
         await ws.prepare(request)
         self.sockets.add(ws)
-        session = Session(self.shared)
-        queues = {name: asyncio.Queue[Request](maxsize=self.max_in_flight) for name in PROTOCOLS}
-        pending = [0]
-        workers = [asyncio.create_task(self._worker(ws, session, q, pending)) for q in queues.values()]
         self.metrics.active += 1
         self.metrics.total += 1
         opened = time.monotonic()
+        connection = Connection(
+            ws,
+            Session(self.shared),
+            self.metrics,
+            max_in_flight=self.max_in_flight,
+            idle_timeout_s=self.idle_timeout_s,
+        )
         try:
-            await self._read_loop(ws, session, queues, pending)
+            await connection.serve()
         finally:
-            for worker in workers:
-                worker.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
             self.metrics.active -= 1
             self.sockets.discard(ws)
             self.metrics.durations_ms.append((time.monotonic() - opened) * 1000)
@@ -174,51 +182,6 @@ class OgmiosServer:
                 await ws.close()
         return ws
 
-    async def _read_loop(
-        self,
-        ws: web.WebSocketResponse,
-        session: Session,
-        queues: dict[str, asyncio.Queue[Request]],
-        pending: list[int],
-    ) -> None:
-        while True:
-            try:
-                message = await ws.receive(timeout=self.idle_timeout_s)
-            except TimeoutError:
-                if pending[0]:
-                    continue
-                await ws.close(code=1000, message=b"inactivity timeout")
-                return
-            if message.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
-                return  # CLOSE / ERROR (e.g. a frame over the size limit: aiohttp closed with 1009)
-            self.metrics.messages += 1
-            try:
-                parsed = parse_request(message.data)
-            except RpcFault as fault:
-                self.metrics.unrouted += 1
-                await _send(ws, error_bytes(None, fault, getattr(fault, "request_id", None)))
-                continue
-            protocol = protocol_of(parsed.method)
-            if protocol is None:
-                self.metrics.unrouted += 1
-                await _send(ws, await session.dispatch(parsed))
-                continue
-            pending[0] += 1
-            await queues[protocol].put(parsed)
-
-    async def _worker(
-        self, ws: web.WebSocketResponse, session: Session, queue: asyncio.Queue[Request], pending: list[int]
-    ) -> None:
-        while True:
-            request = await queue.get()
-            try:
-                frame = await session.dispatch(request)
-                if ws.closed:
-                    return
-                await _send(ws, frame)
-            finally:
-                pending[0] -= 1
-
     async def _answer(self, session: Session, body: bytes) -> tuple[bytes, bool]:
         try:
             parsed = parse_request(body)
@@ -226,11 +189,6 @@ class OgmiosServer:
             self.metrics.unrouted += 1
             return error_bytes(None, fault, getattr(fault, "request_id", None)), True
         return await session.run(parsed)
-
-
-async def _send(ws: web.WebSocketResponse, frame: bytes) -> None:
-    with contextlib.suppress(ConnectionResetError, RuntimeError):
-        await ws.send_frame(frame, WSMsgType.TEXT)
 
 
 async def _read_limited(request: web.Request, limit: int) -> bytes | None:
@@ -281,6 +239,9 @@ def build_app(
     app[OGMIOS_KEY] = server
     app.on_shutdown.append(server.close_sockets)
     app.cleanup_ctx.append(server.background_warming)
+    listeners = getattr(chain, "block_listeners", None)
+    if isinstance(listeners, list):  # serialize each block as it is produced (chain-sync finds it ready)
+        listeners.append(server.serialize_block)
     app.router.add_get("/", server.root)
     app.router.add_post("/", server.post)
     app.router.add_get("/health", server.health)

@@ -143,3 +143,32 @@ async def test_ogmios_request_vectors_are_accepted(ogmios_client, folder: str) -
         assert message.get("error", {}).get("code", 0) not in range(-32700, -32599), (path.name, message)
         assert message["id"] == json.loads(vector).get("id")
         validate_ogmios(_REQUEST_VECTORS[folder], message)
+
+
+async def test_idle_connections_are_closed_but_not_while_a_request_waits(devnet_chain) -> None:
+    from aiohttp.test_utils import TestServer
+
+    from devnet.ogmios.server import build_app
+
+    server = TestServer(build_app(devnet_chain, idle_timeout_s=0.3))
+    await server.start_server()
+    try:
+        async with ClientSession() as http:
+            async with http.ws_connect(server.make_url("/")) as ws:
+                message = await ws.receive(timeout=10)  # nothing sent: the server hangs up
+                assert message.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.CLOSING)
+            async with http.ws_connect(server.make_url("/")) as ws:
+                tip = {"slot": devnet_chain.tip.slot, "id": devnet_chain.tip.id}
+                request = {"jsonrpc": "2.0", "method": "findIntersection", "params": {"points": [tip]}}
+                await ws.send_str(json.dumps(request))
+                await ws.receive(timeout=10)
+                await ws.send_str('{"jsonrpc":"2.0","method":"nextBlock","id":"b"}')
+                assert json.loads((await ws.receive(timeout=10)).data)["result"]["direction"] == "backward"
+                await ws.send_str('{"jsonrpc":"2.0","method":"nextBlock","id":"t"}')  # waits at the tip
+                with contextlib.suppress(TimeoutError):
+                    await ws.receive(timeout=1.0)  # well past the idle timeout: still open
+                assert not ws.closed
+                devnet_chain.produce_blocks(1)
+                assert json.loads((await ws.receive(timeout=10)).data)["id"] == "t"
+    finally:
+        await server.close()
