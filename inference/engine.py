@@ -1,12 +1,13 @@
-"""The engine: a bounded queue, a batcher that groups compatible requests, and worker threads.
+"""The engine: a bounded queue, worker threads that form batches of compatible requests, PNG encoding.
 
-Flow: ``submit`` appends a request to the queue (full → QueueFull) → the batcher, once a worker is
+Flow: ``submit`` appends a request to the queue (full → QueueFull). A worker thread, the moment it is
 free, takes the oldest request plus every queued request with the same batch key (model, size,
 steps) up to ``max_batch`` images, waiting at most ``max_wait_s`` after the oldest arrived for the
-batch to fill → a worker thread runs the model (and the safety checker) → PNGs are encoded in a
-separate pool while the next batch already runs → events go back on each request's own queue.
-``cancel`` (caller gone or deadline passed) takes a queued request out at once, freeing its slot; a
-running batch stops between steps when all its callers are gone, else their images are dropped.
+batch to fill; it runs the model (and the safety checker) and hands the images to the event loop,
+which encodes PNGs in a separate pool while the worker already runs the next batch. Events go back
+on each request's own queue. ``cancel`` (caller gone or deadline passed) takes a queued request out
+at once, freeing its slot; a running batch stops between steps when all its callers are gone, else
+their images are dropped.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import threading
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -82,14 +84,17 @@ class Engine:
         self.queue_max = queue_max
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
+        self.workers = workers
         self.png_compress_level = png_compress_level
         self.safety = safety
+        # The queue is shared with the worker threads, which form their own batches the moment they are
+        # free: no hop through the event loop between one batch and the next.
+        self._cond = threading.Condition()
         self._pending: list[Request] = []
-        self._arrived = asyncio.Event()
-        self._slots = asyncio.Semaphore(workers)
-        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="inference")
+        self._stopping = False
+        self._threads: list[threading.Thread] = []
         self._png = ThreadPoolExecutor(png_workers, thread_name_prefix="png")
-        self._batcher: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._running: set[asyncio.Task[None]] = set()
 
     @property
@@ -97,31 +102,40 @@ class Engine:
         return len(self._pending)
 
     def start(self) -> None:
-        self._batcher = asyncio.create_task(self._batch_loop(), name="inference-batcher")
+        self._loop = asyncio.get_running_loop()
+        for i in range(self.workers):
+            thread = threading.Thread(target=self._work, name=f"inference-{i}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
 
-    async def close(self) -> None:
-        if self._batcher is not None:
-            self._batcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._batcher
-        for request in self._pending:
-            request.emit(FailedEvent("UNAVAILABLE", "the inference server is shutting down"))
-        self._pending.clear()
+    async def close(self, timeout_s: float = 10.0) -> None:
+        with self._cond:
+            self._stopping = True
+            left, self._pending = self._pending, []
+            self._cond.notify_all()
         metrics.QUEUE_DEPTH.set(0)
+        for request in left:
+            request.emit(FailedEvent("UNAVAILABLE", "the inference server is shutting down"))
+        deadline = time.monotonic() + timeout_s
+        for thread in self._threads:  # a batch in flight finishes; its callers may already be gone
+            await asyncio.to_thread(thread.join, max(0.0, deadline - time.monotonic()))
         if self._running:
-            await asyncio.wait(self._running, timeout=10)
-        self._executor.shutdown(wait=False, cancel_futures=True)
+            await asyncio.wait(self._running, timeout=max(0.1, deadline - time.monotonic()))
         self._png.shutdown(wait=False, cancel_futures=True)
 
     def submit(self, spec: GenerateSpec, model: Model, timeout_s: float | None = None) -> Request:
-        if len(self._pending) >= self.queue_max:
-            raise QueueFull(f"the queue is full ({self.queue_max} requests waiting); retry later")
         deadline = time.perf_counter() + timeout_s if timeout_s is not None else None
         request = Request(spec, model, deadline)
-        self._pending.append(request)
-        metrics.QUEUE_DEPTH.set(len(self._pending))
-        request.emit(ProgressEvent(Stage.QUEUED, 0, spec.steps, queue_position=len(self._pending)))
-        self._arrived.set()
+        with self._cond:
+            if self._stopping:
+                raise QueueFull("the inference server is shutting down")
+            if len(self._pending) >= self.queue_max:
+                raise QueueFull(f"the queue is full ({self.queue_max} requests waiting); retry later")
+            self._pending.append(request)
+            position = len(self._pending)
+            self._cond.notify_all()
+        metrics.QUEUE_DEPTH.set(position)
+        request.emit(ProgressEvent(Stage.QUEUED, 0, spec.steps, queue_position=position))
         return request
 
     def cancel(self, request: Request) -> None:
@@ -129,32 +143,24 @@ class Engine:
         if request.finished or request.cancelled:
             return
         request.cancelled = True
-        if request in self._pending:
-            self._pending.remove(request)
-            metrics.QUEUE_DEPTH.set(len(self._pending))
-            self._arrived.set()
+        with self._cond:
+            if request in self._pending:
+                self._pending.remove(request)
+                metrics.QUEUE_DEPTH.set(len(self._pending))
+                self._cond.notify_all()
         metrics.IMAGES.labels(request.spec.model, "cancelled").inc(len(request.spec.seeds))
 
-    # -- batching ------------------------------------------------------------------------------
+    # -- worker threads ------------------------------------------------------------------------
 
-    async def _batch_loop(self) -> None:
-        while True:
-            await self._slots.acquire()
-            try:
-                batch = await self._next_batch()
-            except BaseException:
-                self._slots.release()
-                raise
-            task = asyncio.create_task(self._execute(batch))
-            self._running.add(task)
-            task.add_done_callback(self._running.discard)
+    def _post(self, callback: Callable[..., object], *args: object) -> None:
+        """Run ``callback(*args)`` on the event loop (from a worker thread)."""
+        assert self._loop is not None
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is listening any more
+            self._loop.call_soon_threadsafe(callback, *args)
 
-    def _drop_expired(self) -> None:
-        now = time.perf_counter()
-        for request in [r for r in self._pending if r.deadline is not None and r.deadline <= now]:
-            self._pending.remove(request)
-            request.emit(FailedEvent("DEADLINE_EXCEEDED", "the deadline passed while the request was queued"))
-        metrics.QUEUE_DEPTH.set(len(self._pending))
+    def _work(self) -> None:
+        while (batch := self._take_batch()) is not None:
+            self._run_batch(batch)
 
     def _compatible(self, head: Request, limit: int) -> tuple[list[Request], int]:
         batch, images = [head], len(head.spec.seeds)
@@ -165,80 +171,84 @@ class Engine:
                 images += n
         return batch, images
 
-    async def _next_batch(self) -> list[Request]:
-        while True:
-            self._drop_expired()
-            if not self._pending:
-                self._arrived.clear()
-                await self._arrived.wait()
-                continue
-            head = self._pending[0]
-            limit = min(self.max_batch, head.model.limits.max_batch)
-            batch, images = self._compatible(head, limit)
-            wait_s = head.enqueued_at + self.max_wait_s - time.perf_counter()
-            if images >= limit or wait_s <= 0:
-                break
-            self._arrived.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._arrived.wait(), wait_s)
-        for request in batch:
+    def _drop_expired(self) -> None:
+        now = time.perf_counter()
+        expired = [r for r in self._pending if r.deadline is not None and r.deadline <= now]
+        for request in expired:
             self._pending.remove(request)
-        metrics.QUEUE_DEPTH.set(len(self._pending))
+            self._post(request.emit, FailedEvent("DEADLINE_EXCEEDED", "the deadline passed while queued"))
+
+    def _take_batch(self) -> list[Request] | None:
+        """The oldest request and every compatible one behind it, up to max_batch images, waiting at
+        most max_wait_s after the oldest arrived for the batch to fill. None when stopping."""
+        with self._cond:
+            while True:
+                if self._stopping:
+                    return None
+                self._drop_expired()
+                if not self._pending:
+                    self._cond.wait()
+                    continue
+                head = self._pending[0]
+                limit = min(self.max_batch, head.model.limits.max_batch)
+                batch, images = self._compatible(head, limit)
+                wait_s = head.enqueued_at + self.max_wait_s - time.perf_counter()
+                if images >= limit or wait_s <= 0:
+                    break
+                self._cond.wait(wait_s)
+            for request in batch:
+                self._pending.remove(request)
+            metrics.QUEUE_DEPTH.set(len(self._pending))
         return batch
 
-    # -- running -------------------------------------------------------------------------------
-
-    @staticmethod
-    def _broadcast(batch: Sequence[Request], event: Event) -> None:
+    def _broadcast(self, batch: Sequence[Request], event: Event) -> None:
         for request in batch:
             request.emit(event)
 
-    def _infer(self, model: Model, jobs: Sequence[ImageJob], batch: Sequence[Request],
-               loop: asyncio.AbstractEventLoop) -> tuple[GenerateResult, np.ndarray | None]:
-        def on_stage(stage: Stage, step: int, total: int) -> None:
-            loop.call_soon_threadsafe(self._broadcast, batch, ProgressEvent(stage, step, total))
-
-        result = model.generate(jobs, on_stage, lambda: all(r.cancelled for r in batch))
-        scores = None
-        if self.safety is not None:
-            started = time.perf_counter()
-            scores = self.safety.check(result.images)
-            result.stage_s["safety"] = time.perf_counter() - started
-        return result, scores
-
-    async def _execute(self, batch: list[Request]) -> None:
-        loop = asyncio.get_running_loop()
+    def _run_batch(self, batch: list[Request]) -> None:
         model = batch[0].model
         jobs = [ImageJob(r.spec.prompt, r.spec.negative_prompt, r.spec.width, r.spec.height, r.spec.steps, seed)
                 for r in batch for seed in r.spec.seeds]
-        started = time.perf_counter()
-        for request in batch:
-            request.started_at = started
-            metrics.STAGE_SECONDS.labels(model.name, "queue").observe(started - request.enqueued_at)
         metrics.BATCH_IMAGES.labels(model.name).observe(len(jobs))
+        started = time.perf_counter()
         try:
-            result, scores = await loop.run_in_executor(self._executor, self._infer, model, jobs, batch, loop)
+            result = model.generate(jobs, lambda stage, step, total: self._post(
+                self._broadcast, batch, ProgressEvent(stage, step, total)), lambda: all(r.cancelled for r in batch))
+            scores = None
+            if self.safety is not None:
+                checked = time.perf_counter()
+                scores = self.safety.check(result.images)
+                result.stage_s["safety"] = time.perf_counter() - checked
         except RequestCancelled:
             log.info("batch_abandoned", model=model.name, images=len(jobs))
             return
         except Exception as exc:
             log.exception("batch_failed", model=model.name, images=len(jobs))
-            for request in batch:
-                request.emit(FailedEvent("INTERNAL", f"generation failed: {type(exc).__name__}: {str(exc)[:200]}"))
             metrics.IMAGES.labels(model.name, "failed").inc(len(jobs))
+            failure = FailedEvent("INTERNAL", f"generation failed: {type(exc).__name__}: {str(exc)[:200]}")
+            self._post(self._broadcast, batch, failure)
             return
-        finally:
-            self._slots.release()
         inference_s = time.perf_counter() - started
+        for request in batch:
+            request.started_at = started
+            metrics.STAGE_SECONDS.labels(model.name, "queue").observe(started - request.enqueued_at)
         for stage, seconds in result.stage_s.items():
             metrics.STAGE_SECONDS.labels(model.name, stage).observe(seconds)
-        offset, deliveries = 0, []
+        self._post(self._deliver_batch, batch, result, scores, inference_s)
+
+    # -- delivery (event loop) -----------------------------------------------------------------
+
+    def _deliver_batch(self, batch: list[Request], result: GenerateResult, scores: np.ndarray | None,
+                       inference_s: float) -> None:
+        offset = 0
         for request in batch:
             n = len(request.spec.seeds)
-            deliveries.append(self._deliver(request, result.images[offset:offset + n],
-                                            None if scores is None else scores[offset:offset + n], inference_s))
+            task = asyncio.ensure_future(self._deliver(request, result.images[offset:offset + n],
+                                                       None if scores is None else scores[offset:offset + n],
+                                                       inference_s))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
             offset += n
-        await asyncio.gather(*deliveries)
 
     async def _encode(self, image: np.ndarray) -> tuple[bytes, float]:
         started = time.perf_counter()

@@ -116,3 +116,4 @@ async def test_batched_images_equal_images_made_alone(start_server: ServerFactor
     for i, events in enumerate(together):
         alone = await collect(running.stub.Generate(request(f"prompt number {i}", seed=i)))
         assert events[-2].image.png == alone[-2].image.png
+
