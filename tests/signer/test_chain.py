@@ -35,3 +35,12 @@ def test_bech32_round_trip_and_checksum() -> None:
     broken = text[:-1] + ("q" if text[-1] != "q" else "p")
     with pytest.raises(ValueError):
         bech32_decode(broken)
+
+
+def test_sink_addresses_in_the_readme() -> None:
+    sink = script_hash(unspendable_script())
+    assert sink.hex() == "52dc3d43b6d2465e96109ce75ab61abe5e9c1d8a3c9ce6ff8a3af528"
+    assert bech32_encode("addr", enterprise_address(sink, 1, script=True)) == \
+        "addr1w9fdc02rkmfyvh5kzzwwwk4kr2l9a8qa3g7feehl3ga022qz2249g"
+    assert bech32_encode("addr_test", enterprise_address(sink, 0, script=True)) == \
+        "addr_test1wpfdc02rkmfyvh5kzzwwwk4kr2l9a8qa3g7feehl3ga022qez7f2d"
