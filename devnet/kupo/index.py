@@ -34,6 +34,8 @@ def script_json(language: int, script: bytes) -> dict[str, str]:
 def _output_extras(raw: bytes) -> tuple[str | None, str | None, str | None, str | None]:
     """(datum_hash, datum_type, inline datum hex, script hash) of an output."""
     out = decode_output(raw)
+    datum_hash: str | None
+    datum_type: str | None
     if out.inline_datum is not None:
         datum_hash, datum_type = blake2b_256(out.inline_datum).hex(), "inline"
     elif out.datum_hash is not None:

@@ -8,6 +8,7 @@ base58) or stake address (``stake…``: outputs delegated to it), ``PAYMENT/DELE
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -59,9 +60,9 @@ class Pattern:
             names = out.assets.get(self.first)
             return bool(names) and (kind == POLICY or names.get(self.second, 0) != 0)
         if kind == TX:
-            return tx_id == self.first
+            return bool(tx_id == self.first)
         if kind == OUT_REF:
-            return tx_id == self.first and index == self.second
+            return bool(tx_id == self.first and index == self.second)
         return address_matches(self, out.address_bytes)
 
 
@@ -80,13 +81,13 @@ def address_matches(pattern: Pattern, address: bytes) -> bool:
     if kind == ANY_SHELLEY:
         return bool(address) and address[0] >> 4 <= 7
     if kind == EXACT:
-        return address == pattern.first
+        return bool(address == pattern.first)
     if kind == PAYMENT:
-        return _payment_part(address) == pattern.first
+        return bool(_payment_part(address) == pattern.first)
     if kind == DELEGATION:
-        return _delegation_part(address) == pattern.second
+        return bool(_delegation_part(address) == pattern.second)
     if kind == BOTH:
-        return _payment_part(address) == pattern.first and _delegation_part(address) == pattern.second
+        return bool(_payment_part(address) == pattern.first and _delegation_part(address) == pattern.second)
     return False
 
 
@@ -172,7 +173,7 @@ def includes(x: Pattern, y: Pattern) -> bool:
         return True
     if x.kind == ANY_SHELLEY:
         return y.kind in (ANY_SHELLEY, PAYMENT, DELEGATION, BOTH)
-    pairs = {
+    pairs: dict[tuple[str, str], Callable[[], bool]] = {
         (PAYMENT, PAYMENT): lambda: x.first == y.first,
         (PAYMENT, BOTH): lambda: x.first == y.first,
         (DELEGATION, DELEGATION): lambda: x.second == y.second,
@@ -195,7 +196,7 @@ def _overlap_two(p: Pattern, q: Pattern) -> bool:
     if p.kind == EXACT:
         return q.kind in (ANY_SHELLEY, EXACT, PAYMENT, DELEGATION, BOTH) and address_matches(q, p.first)
     if p.kind == BOTH and q.kind == BOTH:
-        return p.first == q.first or p.second == q.second
+        return bool(p.first == q.first or p.second == q.second)
     return includes(p, q)
 
 

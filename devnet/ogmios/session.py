@@ -73,8 +73,8 @@ class Session:
             return error_bytes(method, fault, request.id), True
         except Exception:
             log.exception("ogmios_internal_error method=%s", method)
-            fault = RpcFault(INTERNAL_ERROR, "Internal error: the devnet failed to process this request.")
-            return error_bytes(method, fault, request.id), True
+            internal = RpcFault(INTERNAL_ERROR, "Internal error: the devnet failed to process this request.")
+            return error_bytes(method, internal, request.id), True
 
 
 _METHODS: Final[dict[str, tuple[str, Handler]]] = {

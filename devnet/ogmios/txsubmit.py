@@ -90,7 +90,8 @@ def submit_transaction(chain: Any, params: Any) -> dict[str, Any]:
 def evaluate_transaction(chain: Any, params: Any) -> list[Any]:
     raw = _transaction_bytes(params, {"transaction", "additionalUtxo"})
     refs = _parse_additional_utxo(params.get("additionalUtxo", []))
-    return _ledger_call(lambda tx: chain.evaluate(tx, refs), raw)
+    evaluation: list[Any] = _ledger_call(lambda tx: chain.evaluate(tx, refs), raw)
+    return evaluation
 
 
 def _parse_additional_utxo(entries: Any) -> list[Any]:
@@ -147,7 +148,11 @@ def _check_script(script: Any) -> None:
             raise RpcFault(INVALID_PARAMS, "Invalid request: a native script needs 'json' or 'cbor'.")
         return
     cbor_hex = script.get("cbor")
-    if script["language"] not in ("plutus:v1", "plutus:v2", "plutus:v3") or not is_hex(cbor_hex):
+    if (
+        script["language"] not in ("plutus:v1", "plutus:v2", "plutus:v3")
+        or not isinstance(cbor_hex, str)
+        or not is_hex(cbor_hex)
+    ):
         raise RpcFault(INVALID_PARAMS, "Invalid request: invalid 'script' in 'additionalUtxo'.")
     raw = bytes.fromhex(cbor_hex)
     prefix = _wrapping_prefix(raw)

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from tests.bench.harness import Reporter
 
 ROOT = Path(__file__).resolve().parents[2]
-SYNC_BLOCKS = 1500  # typical blocks (4 txs each) served to the chain-sync client
+SYNC_BLOCKS = 1000  # typical blocks (4 txs each) served to the chain-sync client
 WINDOW = 100  # pipelined nextBlock requests in flight
 MIN_MEASURE_S = 1.0
 ROUNDS = 3
