@@ -3,7 +3,8 @@
 WebSocket: each frame is one request; requests of one mini-protocol are answered in order (so clients
 may pipeline), the four mini-protocols run concurrently, like Ogmios. Limits: ``max_message_bytes`` per
 frame or body (larger frames close the socket with 1009, larger bodies get HTTP 413), ``max_in_flight``
-queued requests per mini-protocol, and ``idle_timeout_s`` without traffic or pending work.
+queued requests per mini-protocol, ``idle_timeout_s`` without traffic or pending work, and
+``max_connections`` open WebSockets (more get HTTP 503).
 """
 
 from __future__ import annotations
@@ -65,7 +66,9 @@ class OgmiosServer:
         max_in_flight: int,
         idle_timeout_s: float,
         max_message_bytes: int,
+        max_connections: int = 1024,
     ) -> None:
+        self.max_connections = max_connections
         self.shared = SharedState(chain, tx_opts, BlockJsonCache(tx_opts), TipCache(chain))
         self.max_in_flight = max_in_flight
         self.idle_timeout_s = idle_timeout_s
@@ -157,7 +160,10 @@ class OgmiosServer:
 
     # -- WebSocket ------------------------------------------------------------------------------------
 
-    async def websocket(self, request: web.Request) -> web.WebSocketResponse:
+    async def websocket(self, request: web.Request) -> web.StreamResponse:
+        if self.metrics.active >= self.max_connections:
+            fault = RpcFault(-32000, f"Too many connections (at most {self.max_connections}); retry later.")
+            return _json_response(error_bytes(None, fault, None), status=503)
         ws = web.WebSocketResponse(max_msg_size=self.max_message_bytes, autoping=True)
         await ws.prepare(request)
         self.sockets.add(ws)
@@ -226,6 +232,7 @@ def build_app(
     max_in_flight: int = 1000,
     idle_timeout_s: float = 90.0,
     max_message_bytes: int = 4 * 1024 * 1024,
+    max_connections: int = 1024,
 ) -> web.Application:
     """The Ogmios aiohttp application over ``chain`` (run it with ``web.AppRunner``/``web.TCPSite``)."""
     server = OgmiosServer(
@@ -234,6 +241,7 @@ def build_app(
         max_in_flight=max_in_flight,
         idle_timeout_s=idle_timeout_s,
         max_message_bytes=max_message_bytes,
+        max_connections=max_connections,
     )
     app = web.Application(client_max_size=max_message_bytes)
     app[OGMIOS_KEY] = server

@@ -172,3 +172,22 @@ async def test_idle_connections_are_closed_but_not_while_a_request_waits(devnet_
                 assert json.loads((await ws.receive(timeout=10)).data)["id"] == "t"
     finally:
         await server.close()
+
+
+async def test_connection_limit(devnet_chain) -> None:
+    from aiohttp import WSServerHandshakeError
+    from aiohttp.test_utils import TestServer
+
+    from devnet.ogmios.server import build_app
+
+    server = TestServer(build_app(devnet_chain, max_connections=1))
+    await server.start_server()
+    try:
+        async with ClientSession() as http, http.ws_connect(server.make_url("/")) as first:
+            await first.send_str('{"jsonrpc":"2.0","method":"queryNetwork/tip"}')
+            await first.receive(timeout=10)
+            with pytest.raises(WSServerHandshakeError) as refused:
+                await http.ws_connect(server.make_url("/"))
+            assert refused.value.status == 503
+    finally:
+        await server.close()
