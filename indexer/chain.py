@@ -14,7 +14,7 @@ import orjson
 
 __all__ = ["BlockRecord", "Point", "Relevance", "Tip", "extract_block", "parse_point", "parse_tip"]
 
-OutRefKey = tuple[bytes, int]
+OutRefKey = tuple[str, int]  # (tx id hex, output index)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +59,8 @@ class BlockRecord:
     height: int
     slot: int
     id: str
-    tx_ids: list[bytes] = field(default_factory=list)
-    details: list[tuple[bytes, bytes]] = field(default_factory=list)  # (tx id, orjson detail document)
+    tx_ids: list[str] = field(default_factory=list)
+    details: list[tuple[str, bytes]] = field(default_factory=list)  # (tx id, orjson detail document)
     created: list[OutRefKey] = field(default_factory=list)  # outputs paid to a watched address
     spent: list[OutRefKey] = field(default_factory=list)  # watched outputs spent here
 
@@ -72,12 +72,7 @@ class Relevance:
     addresses: frozenset[str]
     policy_id: str = ""
     unspent: set[OutRefKey] = field(default_factory=set)  # watched outputs not yet spent
-    submitted: set[bytes] = field(default_factory=set)  # tx ids submitted through the indexer
-
-
-def _spent_refs(tx: dict[str, Any]) -> list[Any]:
-    key = "collaterals" if tx.get("spends") == "collaterals" else "inputs"
-    return tx.get(key) or []
+    submitted: set[str] = field(default_factory=set)  # tx ids submitted through the indexer
 
 
 def _detail(tx: dict[str, Any], outputs: list[Any]) -> bytes:
@@ -97,32 +92,62 @@ def _detail(tx: dict[str, Any], outputs: list[Any]) -> bytes:
 
 
 def extract_block(block: dict[str, Any], relevance: Relevance) -> BlockRecord:
-    """Summarize one Ogmios block, updating ``relevance.unspent`` as watched outputs come and go."""
-    record = BlockRecord(int(block["height"]), int(block["slot"]), str(block["id"]))
-    addresses, policy_id, unspent = relevance.addresses, relevance.policy_id, relevance.unspent
+    """Summarize one Ogmios block, updating ``relevance.unspent`` as watched outputs come and go.
+
+    This runs for every block of a catch-up: it touches only the keys it needs and converts nothing
+    (the store turns hex into bytes on its own thread).
+    """
+    record = BlockRecord(block["height"], block["slot"], block["id"])
+    addresses, policy_id = relevance.addresses, relevance.policy_id
+    unspent, submitted = relevance.unspent, relevance.submitted
+    tx_ids, created = record.tx_ids, record.created
     for tx in block.get("transactions") or ():
-        tx_hex: str = tx["id"]
-        tx_id = bytes.fromhex(tx_hex)
-        record.tx_ids.append(tx_id)
-        matters = tx_id in relevance.submitted or bool(policy_id and policy_id in (tx.get("mint") or ()))
-        if unspent:
-            for ref in _spent_refs(tx):
-                key = (bytes.fromhex(ref["transaction"]["id"]), int(ref["index"]))
-                if key in unspent:
-                    unspent.discard(key)
-                    record.spent.append(key)
-                    matters = True
-        failed = tx.get("spends") == "collaterals"
-        outputs = tx.get("outputs") or []
-        if failed:
-            outputs = [tx["collateralReturn"]] if tx.get("collateralReturn") else []
-        if addresses:
-            for index, out in enumerate(outputs):
-                if out.get("address") in addresses:
-                    key = (tx_id, len(tx.get("outputs") or []) if failed else index)
-                    unspent.add(key)
-                    record.created.append(key)
-                    matters = True
+        tx_id: str = tx["id"]
+        tx_ids.append(tx_id)
+        matters = tx_id in submitted
+        if policy_id:
+            mint = tx.get("mint")
+            if mint and policy_id in mint:
+                matters = True
+        if tx.get("spends") == "collaterals":  # phase-2 failure: collaterals spent, collateral return created
+            matters = _failed_tx(tx, record, relevance) or matters
+        else:
+            if unspent:
+                for ref in tx["inputs"]:
+                    key = (ref["transaction"]["id"], ref["index"])
+                    if key in unspent:
+                        unspent.discard(key)
+                        record.spent.append(key)
+                        matters = True
+            if addresses:
+                for index, out in enumerate(tx["outputs"]):
+                    if out["address"] in addresses:
+                        key = (tx_id, index)
+                        unspent.add(key)
+                        created.append(key)
+                        matters = True
         if matters:
+            outputs = tx["outputs"] if tx.get("spends") != "collaterals" else _collateral_outputs(tx)
             record.details.append((tx_id, _detail(tx, outputs)))
     return record
+
+
+def _collateral_outputs(tx: dict[str, Any]) -> list[Any]:
+    return [tx["collateralReturn"]] if tx.get("collateralReturn") else []
+
+
+def _failed_tx(tx: dict[str, Any], record: BlockRecord, relevance: Relevance) -> bool:
+    matters = False
+    for ref in tx.get("collaterals") or ():
+        key = (ref["transaction"]["id"], ref["index"])
+        if key in relevance.unspent:
+            relevance.unspent.discard(key)
+            record.spent.append(key)
+            matters = True
+    ret = tx.get("collateralReturn")
+    if ret and ret.get("address") in relevance.addresses:
+        key = (tx["id"], len(tx.get("outputs") or ()))  # the collateral return's index follows the outputs
+        relevance.unspent.add(key)
+        record.created.append(key)
+        matters = True
+    return matters

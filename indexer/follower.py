@@ -36,7 +36,8 @@ class Follower:
 
     def __init__(self, client: OgmiosClient, store: Store, relevance: Relevance, *, start_point: StartPoint,
                  pipeline_depth: int = 100, batch_max_blocks: int = 500, keep_points: int = 2160,
-                 max_backoff_s: float = 5.0, on_commit: Callable[[], None] | None = None) -> None:
+                 max_backoff_s: float = 5.0, max_batch_delay_s: float = 0.2,
+                 on_commit: Callable[[], None] | None = None) -> None:
         self.client = client
         self.store = store
         self.relevance = relevance
@@ -45,9 +46,12 @@ class Follower:
         self.batch_max_blocks = batch_max_blocks
         self.keep_points = keep_points
         self.max_backoff_s = max_backoff_s
+        self.max_batch_delay_s = max_batch_delay_s
         self.on_commit = on_commit
         self.tip: Tip | None = store.tip()
-        self.node_tip: Tip | None = None
+        self._node_tip: Tip | None = None
+        self._node_tip_raw: Any = None  # the last "tip" Ogmios sent, parsed lazily (it comes with every block)
+        self._node_tip_from: Any = None
         self.synchronizing = False  # True once intersected on the current connection
         self.blocks_processed = 0
         self.rollbacks = 0
@@ -57,6 +61,14 @@ class Follower:
     @property
     def connected(self) -> bool:
         return self.client.connected and self.synchronizing
+
+    @property
+    def node_tip(self) -> Tip | None:
+        raw = self._node_tip_raw
+        if raw is not self._node_tip_from:
+            self._node_tip_from = raw
+            self._node_tip = parse_tip(raw) or self._node_tip
+        return self._node_tip
 
     @property
     def lag_slots(self) -> int | None:
@@ -122,7 +134,7 @@ class Follower:
             self.tip = None
             points = await self._start_points()
             result = await self.client.request("findIntersection", {"points": [p.to_ogmios() for p in points]})
-        self.node_tip = parse_tip(result.get("tip"))
+        self._node_tip_raw = result.get("tip")
         log.info("chain_sync_intersected", intersection=result.get("intersection"),
                  node_tip_slot=self.node_tip.slot if self.node_tip else None)
 
@@ -137,22 +149,37 @@ class Follower:
         self._commit_failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         pending: asyncio.Future[None] | None = None
         batch: list[BlockRecord] = []
+        batch_started = 0.0
         try:
             while True:
-                if not inflight[0].done():  # nothing more ready: write what we have while waiting
+                if not inflight[0].done():
+                    # Nothing more is ready. At the tip, or when the batch is old enough, write it now
+                    # (while waiting); while catching up, keep filling it: fewer, bigger transactions.
+                    wait_s = None
                     if batch:
-                        pending, batch = await self._flush(batch, pending), []
-                    await asyncio.wait((inflight[0], self._commit_failed), return_when=asyncio.FIRST_COMPLETED)
+                        wait_s = self.max_batch_delay_s - (time.monotonic() - batch_started)
+                        raw_tip = self._node_tip_raw
+                        at_tip = not isinstance(raw_tip, dict) or batch[-1].slot >= raw_tip["slot"]
+                        if at_tip or wait_s <= 0:
+                            pending, batch, wait_s = await self._flush(batch, pending), [], None
+                    await asyncio.wait((inflight[0], self._commit_failed), timeout=wait_s,
+                                       return_when=asyncio.FIRST_COMPLETED)
                     if self._commit_failed.done():
                         self._commit_failed.result()
+                    if not inflight[0].done():
+                        continue
                 result = await inflight.popleft()
                 inflight.append(await client.send("nextBlock"))
-                self.node_tip = parse_tip(result.get("tip")) or self.node_tip
+                raw_tip = result.get("tip")
+                if isinstance(raw_tip, dict):
+                    self._node_tip_raw = raw_tip
                 if result["direction"] == "backward":
                     await self._flush(batch, pending, wait=True)
                     batch, pending = [], None
                     await self._rollback(parse_point(result.get("point")))
                     continue
+                if not batch:
+                    batch_started = time.monotonic()
                 batch.append(extract_block(result["block"], self.relevance))
                 if len(batch) >= self.batch_max_blocks:
                     pending, batch = await self._flush(batch, pending), []

@@ -30,6 +30,8 @@ __all__ = ["OgmiosClient"]
 
 log = get_logger(__name__)
 _Pending = tuple["asyncio.Future[Any]", str, float]
+_BLOCKING_METHODS = frozenset({"nextBlock", "acquireMempool"})
+_PREFIXES: dict[str, str] = {}
 
 
 class OgmiosClient:
@@ -64,6 +66,7 @@ class OgmiosClient:
         self._closed = False
         self.closed_event = asyncio.Event()
         self.closed_event.set()
+        self._latency: dict[str, Any] = {}
 
     @property
     def connected(self) -> bool:
@@ -175,7 +178,11 @@ class OgmiosClient:
         if entry is None:
             return  # an answer to a request that timed out, or a stray message
         future, method, started = entry
-        metrics.OGMIOS_LATENCY.labels(method=method).observe(time.perf_counter() - started)
+        if method not in _BLOCKING_METHODS:  # their latency is the chain's pace, not Ogmios'
+            histogram = self._latency.get(method)
+            if histogram is None:
+                histogram = self._latency[method] = metrics.OGMIOS_LATENCY.labels(method=method)
+            histogram.observe(time.perf_counter() - started)
         if future.done():
             return
         error = message.get("error")
@@ -194,13 +201,16 @@ class OgmiosClient:
             raise OgmiosUnavailable(f"not connected to Ogmios at {self.url}")
         self._next_id += 1
         request_id = self._next_id
-        body: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "id": request_id}
-        if params is not None:
-            body["params"] = params
+        if params is None:  # the chain follower's hot path: no dict, no encoder
+            prefix = _PREFIXES.get(method) or _PREFIXES.setdefault(
+                method, '{"jsonrpc":"2.0","method":' + orjson.dumps(method).decode() + ',"id":')
+            text = f"{prefix}{request_id}}}"
+        else:
+            text = orjson.dumps({"jsonrpc": "2.0", "method": method, "params": params, "id": request_id}).decode()
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = (future, method, time.perf_counter())
         try:
-            await ws.send(orjson.dumps(body).decode())
+            await ws.send(text)
         except ConnectionClosed:
             self._pending.pop(request_id, None)
             raise OgmiosUnavailable(f"Ogmios connection lost while sending {method}") from None

@@ -185,7 +185,7 @@ class ChainServicer(chain_pb2_grpc.ChainServiceServicer):
             raise InvalidArgument(f"tx_cbor: {len(request.tx_cbor)} bytes, at most {self.max_tx_bytes} accepted")
         tx_id = await self.queries.submit(request.tx_cbor)
         await self.store.write(self.store.record_submitted, tx_id)
-        self.follower.relevance.submitted.add(bytes.fromhex(tx_id))
+        self.follower.relevance.submitted.add(tx_id)
         self.tracker.mempool_changed()
         log.info("tx_submitted", tx_id=tx_id, size_bytes=len(request.tx_cbor))
         return chain_pb2.SubmitTransactionResponse(tx_id=tx_id)

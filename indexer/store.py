@@ -12,7 +12,7 @@ import asyncio
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -23,13 +23,14 @@ from indexer.errors import StoreError
 __all__ = ["Batch", "Rollback", "Store", "TxLocation"]
 
 _T = TypeVar("_T")
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS blocks (height INTEGER PRIMARY KEY, slot INTEGER NOT NULL, id BLOB NOT NULL);
+-- tx_ids: the block's transaction ids, 32 bytes each, concatenated (what a rollback must undo)
+CREATE TABLE IF NOT EXISTS blocks (
+    height INTEGER PRIMARY KEY, slot INTEGER NOT NULL, id BLOB NOT NULL, tx_ids BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS blocks_slot ON blocks (slot);
 CREATE TABLE IF NOT EXISTS txs (tx_id BLOB PRIMARY KEY, height INTEGER NOT NULL) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS txs_height ON txs (height);
 CREATE TABLE IF NOT EXISTS rolled_back (
     tx_id BLOB PRIMARY KEY, height INTEGER NOT NULL, slot INTEGER NOT NULL, block_id BLOB NOT NULL,
     at REAL NOT NULL) WITHOUT ROWID;
@@ -40,6 +41,7 @@ CREATE TABLE IF NOT EXISTS watched_outputs (
 CREATE TABLE IF NOT EXISTS submitted (tx_id BLOB PRIMARY KEY, at REAL NOT NULL) WITHOUT ROWID;
 """
 SUBMITTED_KEEP_S = 7 * 24 * 3600
+CHECKPOINT_EVERY_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +80,12 @@ class Store:
         self._r = reader
         self.rolled_back_count = writer.execute("SELECT count(*) FROM rolled_back").fetchone()[0]
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="indexer-store")
+        # WAL checkpoints (and their fsyncs) run on their own connection and thread, beside the writer
+        writer.execute("PRAGMA wal_autocheckpoint=0")
+        self._checkpointer = _connect(path)
+        self._checkpoint_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="indexer-checkpoint")
+        self._checkpoint_pending: Future[None] | None = None
+        self._checkpoint_at = 0.0
 
     @classmethod
     def open(cls, path: Path) -> Store:
@@ -98,6 +106,9 @@ class Store:
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
+        self._checkpoint_executor.shutdown(wait=True)
+        self._checkpointer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self._checkpointer.close()
         self._r.close()
         self._w.close()
 
@@ -161,12 +172,12 @@ class Store:
         row = self._r.execute("SELECT 1 FROM submitted WHERE tx_id = ?", (bytes.fromhex(tx_id),)).fetchone()
         return row is not None
 
-    def load_unspent_watched(self) -> set[tuple[bytes, int]]:
+    def load_unspent_watched(self) -> set[tuple[str, int]]:
         rows = self._w.execute("SELECT tx_id, idx FROM watched_outputs WHERE spent_height IS NULL")
-        return {(tx_id, idx) for tx_id, idx in rows}
+        return {(tx_id.hex(), idx) for tx_id, idx in rows}
 
-    def load_submitted(self) -> set[bytes]:
-        return {row[0] for row in self._w.execute("SELECT tx_id FROM submitted")}
+    def load_submitted(self) -> set[str]:
+        return {row[0].hex() for row in self._w.execute("SELECT tx_id FROM submitted")}
 
     # --- writes -----------------------------------------------------------------------------------
 
@@ -178,16 +189,21 @@ class Store:
         w = self._w
         try:
             w.execute("BEGIN IMMEDIATE")
+            run: list[BlockRecord] = []
             for item in batch:
                 if isinstance(item, Rollback):
+                    self._insert(run)
+                    run = []
                     self._rollback(item.point)
                 else:
-                    self._insert(item)
+                    run.append(item)
+            self._insert(run)
             if prune_below_height is not None:
                 w.execute("DELETE FROM watched_outputs WHERE spent_height < ?", (prune_below_height,))
                 w.execute("DELETE FROM submitted WHERE at < ?", (time.time() - SUBMITTED_KEEP_S,))
                 w.execute("DELETE FROM rolled_back WHERE at < ?", (time.time() - SUBMITTED_KEEP_S,))
             w.execute("COMMIT")
+            self._maybe_checkpoint()
             if prune_below_height is not None:
                 self.rolled_back_count = w.execute("SELECT count(*) FROM rolled_back").fetchone()[0]
         except BaseException:
@@ -196,22 +212,37 @@ class Store:
             self.rolled_back_count = w.execute("SELECT count(*) FROM rolled_back").fetchone()[0]
             raise
 
-    def _insert(self, block: BlockRecord) -> None:
-        w, height = self._w, block.height
-        w.execute("INSERT OR REPLACE INTO blocks VALUES (?, ?, ?)", (height, block.slot, bytes.fromhex(block.id)))
-        if block.tx_ids:
-            w.executemany("INSERT OR REPLACE INTO txs VALUES (?, ?)", [(t, height) for t in block.tx_ids])
-            if self.rolled_back_count:
-                cursor = w.executemany("DELETE FROM rolled_back WHERE tx_id = ?", [(t,) for t in block.tx_ids])
-                self.rolled_back_count -= max(0, cursor.rowcount)
-        if block.details:
-            w.executemany("INSERT OR REPLACE INTO tx_details VALUES (?, ?)", block.details)
-        if block.created:
-            w.executemany("INSERT OR REPLACE INTO watched_outputs VALUES (?, ?, ?, NULL)",
-                          [(t, i, height) for t, i in block.created])
-        if block.spent:
-            w.executemany("UPDATE watched_outputs SET spent_height = ? WHERE tx_id = ? AND idx = ?",
-                          [(height, t, i) for t, i in block.spent])
+    def _maybe_checkpoint(self) -> None:
+        pending = self._checkpoint_pending
+        if (pending is None or pending.done()) and time.monotonic() - self._checkpoint_at >= CHECKPOINT_EVERY_S:
+            self._checkpoint_at = time.monotonic()
+            self._checkpoint_pending = self._checkpoint_executor.submit(self._checkpoint)
+
+    def _checkpoint(self) -> None:
+        self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+    def _insert(self, blocks: list[BlockRecord]) -> None:
+        """Insert consecutive blocks with one statement per table (executemany over the whole run)."""
+        if not blocks:
+            return
+        w = self._w
+        fromhex = bytes.fromhex
+        w.executemany("INSERT OR REPLACE INTO blocks VALUES (?, ?, ?, ?)",
+                      [(b.height, b.slot, fromhex(b.id), fromhex("".join(b.tx_ids))) for b in blocks])
+        txs = [(fromhex(t), b.height) for b in blocks for t in b.tx_ids]
+        w.executemany("INSERT OR REPLACE INTO txs VALUES (?, ?)", txs)
+        if self.rolled_back_count:
+            cursor = w.executemany("DELETE FROM rolled_back WHERE tx_id = ?", [(t,) for t, _ in txs])
+            self.rolled_back_count -= max(0, cursor.rowcount)
+        details = [(fromhex(t), doc) for b in blocks for t, doc in b.details]
+        if details:
+            w.executemany("INSERT OR REPLACE INTO tx_details VALUES (?, ?)", details)
+        created = [(fromhex(t), i, b.height) for b in blocks for t, i in b.created]
+        if created:
+            w.executemany("INSERT OR REPLACE INTO watched_outputs VALUES (?, ?, ?, NULL)", created)
+        spent = [(b.height, fromhex(t), i) for b in blocks for t, i in b.spent]
+        if spent:
+            w.executemany("UPDATE watched_outputs SET spent_height = ? WHERE tx_id = ? AND idx = ?", spent)
 
     def _rollback(self, point: Point) -> None:
         w = self._w
@@ -220,9 +251,11 @@ class Store:
         else:
             row = w.execute("SELECT max(height) FROM blocks WHERE slot <= ?", (point.slot,)).fetchone()
             keep = row[0] if row and row[0] is not None else -1
-        w.execute("INSERT OR REPLACE INTO rolled_back SELECT t.tx_id, t.height, b.slot, b.id, ? FROM txs t"
-                  " JOIN blocks b ON b.height = t.height WHERE t.height > ?", (time.time(), keep))
-        w.execute("DELETE FROM txs WHERE height > ?", (keep,))
+        now, gone = time.time(), list[tuple[bytes, int, int, bytes, float]]()
+        for height, slot, block_id, tx_ids in w.execute("SELECT * FROM blocks WHERE height > ?", (keep,)):
+            gone.extend((tx_ids[i:i + 32], height, slot, block_id, now) for i in range(0, len(tx_ids), 32))
+        w.executemany("INSERT OR REPLACE INTO rolled_back VALUES (?, ?, ?, ?, ?)", gone)
+        w.executemany("DELETE FROM txs WHERE tx_id = ?", [(row[0],) for row in gone])
         w.execute("DELETE FROM blocks WHERE height > ?", (keep,))
         w.execute("UPDATE watched_outputs SET spent_height = NULL WHERE spent_height > ?", (keep,))
         w.execute("DELETE FROM watched_outputs WHERE created_height > ?", (keep,))

@@ -19,7 +19,7 @@ def _block(*txs: dict) -> dict:  # type: ignore[type-arg]
 def test_reference_block_records_every_tx_id() -> None:
     block = vector("NextBlockResponse", 23)["result"]["block"]
     record = extract_block(block, Relevance(frozenset()))
-    assert [t.hex() for t in record.tx_ids] == [tx["id"] for tx in block["transactions"]]
+    assert record.tx_ids == [tx["id"] for tx in block["transactions"]]
     assert record.details == []
     minted = next(iter(block["transactions"][0]["mint"]))
     record = extract_block(block, Relevance(frozenset(), policy_id=minted))
@@ -35,11 +35,11 @@ def test_payments_spends_mints_and_submitted_txs_matter() -> None:
     burn = make_tx("03" * 32, [], mint={POLICY: {"43": -2}})
     noise = make_tx("04" * 32, [("addr_test1other", 1)], inputs=[("01" * 32, 0)])
     mine = make_tx("05" * 32, [("addr_test1other", 1)])
-    relevance.submitted.add(bytes.fromhex("05" * 32))
+    relevance.submitted.add("05" * 32)
     record = extract_block(_block(pay, spend, burn, noise, mine), relevance)
     assert len(record.tx_ids) == 5
-    assert [t.hex()[:2] for t, _ in record.details] == ["01", "02", "03", "05"]
-    assert record.created == [(bytes.fromhex("01" * 32), 1)] and record.spent == record.created
+    assert [t[:2] for t, _ in record.details] == ["01", "02", "03", "05"]
+    assert record.created == [("01" * 32, 1)] and record.spent == record.created
     assert relevance.unspent == set()
     detail = orjson.loads(record.details[0][1])
     assert detail["outputs"][1] == {"address": TREASURY, "value": {"ada": {"lovelace": 7}}}

@@ -9,7 +9,7 @@ from indexer.store import Rollback, Store
 
 
 def _block(height: int, tx_ids: list[str] = (), fork: str = "a") -> BlockRecord:  # type: ignore[assignment]
-    return BlockRecord(height, height * 2 + 1, fork * 2 + f"{height:062x}", [bytes.fromhex(t) for t in tx_ids])
+    return BlockRecord(height, height * 2 + 1, fork * 2 + f"{height:062x}", list(tx_ids))
 
 
 def test_blocks_rollback_and_reinclusion(tmp_path: Path) -> None:
@@ -36,7 +36,7 @@ def test_blocks_rollback_and_reinclusion(tmp_path: Path) -> None:
 
 def test_watched_outputs_follow_rollbacks(tmp_path: Path) -> None:
     store = Store.open(tmp_path / "s.db")
-    ref = (bytes.fromhex("11" * 32), 0)
+    ref = ("11" * 32, 0)
     created = _block(1)
     created.created.append(ref)
     spent = _block(2)
@@ -61,5 +61,5 @@ def test_intersection_points_are_dense_then_sparse_and_persist(tmp_path: Path) -
     store.close()
     again = Store.open(tmp_path / "s.db")
     assert again.tip().height == 2999 and again.is_submitted("33" * 32)  # type: ignore[union-attr]
-    assert again.load_submitted() == {bytes.fromhex("33" * 32)}
+    assert again.load_submitted() == {"33" * 32}
     again.close()
