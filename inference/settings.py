@@ -49,7 +49,7 @@ class InferenceSettings(BaseSettings):
     # queue and batching
     queue_max: int = setting(64, "Most requests waiting in the queue; beyond it → RESOURCE_EXHAUSTED")
     max_batch: int = setting(8, "Most images run together in one batch")
-    max_wait_ms: float = setting(10.0, "Longest a request waits for others to fill its batch")
+    max_wait_ms: float = setting(5.0, "Longest a request waits for others to fill its batch")
     workers: int = setting(1, "Batches run at the same time (1 suits one GPU)")
     png_workers: int = setting(2, "Threads encoding PNGs")
     png_compress_level: int = setting(1, "zlib level of the PNGs (0-9; low is fast)")

@@ -112,3 +112,13 @@ def test_bad_configuration_exits_2_naming_the_variable() -> None:
                             timeout=30)
     assert result.returncode == 2
     assert b"INFERENCE_PROVIDERS" in result.stderr
+
+
+def test_export_cppn_writes_the_builtin_graph(tmp_path: Path) -> None:
+    from inference.cppn import cppn_model_bytes
+
+    out = tmp_path / "cppn.onnx"
+    result = subprocess.run([sys.executable, "-m", "inference", "export-cppn", str(out)], cwd=REPO,
+                            capture_output=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert out.read_bytes() == cppn_model_bytes()
