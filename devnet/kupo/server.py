@@ -8,6 +8,7 @@ added pattern therefore sees all history at once (Kupo re-indexes from ``rollbac
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable
 from typing import Any, Final
@@ -20,6 +21,8 @@ from devnet.kupo.patterns import Pattern, PatternError, includes, overlaps, pars
 from devnet.ogmios.encoding import dumps, is_hex
 
 __all__ = ["KUPO_KEY", "KUPO_VERSION", "KupoServer", "build_app"]
+
+log = logging.getLogger("devnet.kupo")
 
 KUPO_VERSION: Final = "v2.12.0"
 KUPO_KEY: Final = web.AppKey("kupo", object)
@@ -48,6 +51,7 @@ HINTS: Final = {
     "unknown_point": "The provided point (or slot) is unknown. Please provide an existing point from the past.",
     "content_type": "Unsupported content-type requested: use 'application/json' or 'text/plain'.",
     "body": f"The request body is too large (more than {_MAX_BODY_BYTES} bytes).",
+    "internal": "Whoops, the server failed to process this request; this is a bug in the devnet.",
 }
 
 
@@ -101,7 +105,11 @@ class KupoServer:
         handler = getattr(self, f"_route_{segments[0]}", None)
         if handler is None:
             return hint("not_found", 404)
-        response: web.StreamResponse = await handler(request, request.method, segments[1:])
+        try:
+            response: web.StreamResponse = await handler(request, request.method, segments[1:])
+        except Exception:  # a bug must still answer in Kupo's error shape, never a stack trace
+            log.exception("kupo_internal_error path=%s", request.path)
+            return hint("internal", 500)
         return response
 
     # -- /health, /metrics ----------------------------------------------------------------------------
