@@ -3,23 +3,22 @@
 ``devnet_chain`` is a real devnet ``Chain`` built in-process; ``ogmios_test_server`` / ``kupo_test_server``
 run the real aiohttp applications over it on loopback (aiohttp's TestServer); ``ogmios_client`` is a
 JSON-RPC client on one WebSocket. ``new_chain`` and ``signed_tx`` build chains and signed transactions.
+The devnet package is imported lazily, so registering this plugin costs other services' tests nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import pytest
 from aiohttp import ClientSession, ClientWebSocketResponse, WSMsgType
 from aiohttp.test_utils import TestServer
 
-from devnet.chain import Chain
-from devnet.genesis import Genesis
-from devnet.kupo.server import build_app as build_kupo_app
-from devnet.ogmios.server import build_app as build_ogmios_app
+if TYPE_CHECKING:
+    from devnet.chain import Chain
 
 __all__ = [
     "OgmiosClient",
@@ -35,7 +34,10 @@ SYSTEM_START = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 def new_chain(typical_blocks: int = 3, seed: str = "protocol-tests") -> Chain:
-    """A fresh devnet chain: the distribution block, a faucet payment with an asset, typical blocks."""
+    """A fresh devnet chain: the genesis distribution block, then ``typical_blocks`` blocks of typical txs."""
+    from devnet.chain import Chain
+    from devnet.genesis import Genesis
+
     chain = Chain.create(Genesis(seed=seed, system_start=SYSTEM_START))
     if typical_blocks:
         chain.produce_blocks(typical_blocks, fill="typical")
@@ -49,6 +51,8 @@ def devnet_chain() -> Chain:
 
 @pytest.fixture
 async def ogmios_test_server(devnet_chain: Chain) -> AsyncIterator[TestServer]:
+    from devnet.ogmios.server import build_app as build_ogmios_app
+
     server = TestServer(build_ogmios_app(devnet_chain))
     await server.start_server()
     try:
@@ -89,6 +93,8 @@ async def ogmios_client(ogmios_test_server: TestServer) -> AsyncIterator[OgmiosC
 
 @pytest.fixture
 async def kupo_test_server(devnet_chain: Chain) -> AsyncIterator[TestServer]:
+    from devnet.kupo.server import build_app as build_kupo_app
+
     server = TestServer(build_kupo_app(devnet_chain))
     await server.start_server()
     try:
