@@ -74,10 +74,8 @@ class _Graph:
         return out
 
 
-def build_cppn_model(spec: CppnSpec = CppnSpec()) -> onnx.ModelProto:
-    """Inputs: coords [1,N,3] (x, y, r), latent [B,Z], detail [B,1]. Output: image uint8 [B,N,3]."""
-    h, z = spec.hidden, spec.latent_dim
-    g = _Graph(np.random.default_rng(spec.weight_seed))
+def _field(g: _Graph, h: int, z: int) -> tuple[str, str]:
+    """The network proper: (x, y, r) per pixel → two scalar fields (hue index t, shade s), [B,N,1] each."""
     # Per-unit spatial frequency and the detail level that switches the unit on.
     freq = np.geomspace(0.9, 6.5, h).astype(np.float32)
     level = np.floor(np.linspace(0, CPPN_MAX_DETAIL - 0.01, h)).astype(np.float32)
@@ -101,6 +99,11 @@ def build_cppn_model(spec: CppnSpec = CppnSpec()) -> onnx.ModelProto:
     field = g.op("MatMul", h3, g.weight((h, 2), 1.1 / np.sqrt(h)))  # [B,N,2]: hue index, shade
     t = g.op("Slice", field, g.const([0], np.int64), g.const([1], np.int64), g.const([2], np.int64))
     s = g.op("Slice", field, g.const([1], np.int64), g.const([2], np.int64), g.const([2], np.int64))
+    return t, s
+
+
+def _colour(g: _Graph, t: str, s: str, z: int) -> str:
+    """Fields → RGB in 0..1 [B,N,3]."""
     # Cosine palette a + b*cos(2π(c*t + d)): one frequency c for all channels and small phase
     # offsets d between them keep the colours harmonious; the latent picks all four.
     pal = g.op("Sigmoid", g.op("MatMul", "latent", g.weight((z, 12), 1.6 / np.sqrt(z))))
@@ -121,7 +124,14 @@ def build_cppn_model(spec: CppnSpec = CppnSpec()) -> onnx.ModelProto:
     radius = g.op("Slice", "coords", g.const([2], np.int64), g.const([3], np.int64), g.const([2], np.int64))
     vignette = g.op("Sub", g.const(1.0), g.op("Mul", g.op("Mul", radius, radius), g.const(0.10)))
     shade = g.op("Mul", g.op("Add", g.const(0.86), g.op("Mul", g.const(0.18), g.op("Tanh", s))), vignette)
-    rgb = g.op("Clip", g.op("Mul", colour, shade), g.const(0.0), g.const(1.0))
+    return g.op("Clip", g.op("Mul", colour, shade), g.const(0.0), g.const(1.0))
+
+
+def build_cppn_model(spec: CppnSpec = CppnSpec()) -> onnx.ModelProto:
+    """Inputs: coords [1,N,3] (x, y, r), latent [B,Z], detail [B,1]. Output: image uint8 [B,N,3]."""
+    g = _Graph(np.random.default_rng(spec.weight_seed))
+    t, s = _field(g, spec.hidden, spec.latent_dim)
+    rgb = _colour(g, t, s, spec.latent_dim)
     scaled = g.op("Add", g.op("Mul", rgb, g.const(255.0)), g.const(0.5))
     g.nodes.append(helper.make_node("Cast", [scaled], ["image"], name="to_uint8", to=TensorProto.UINT8))
     graph = helper.make_graph(
@@ -129,14 +139,13 @@ def build_cppn_model(spec: CppnSpec = CppnSpec()) -> onnx.ModelProto:
         "creatorpass_cppn",
         [
             helper.make_tensor_value_info("coords", TensorProto.FLOAT, [1, "pixels", 3]),
-            helper.make_tensor_value_info("latent", TensorProto.FLOAT, ["batch", z]),
+            helper.make_tensor_value_info("latent", TensorProto.FLOAT, ["batch", spec.latent_dim]),
             helper.make_tensor_value_info("detail", TensorProto.FLOAT, ["batch", 1]),
         ],
         [helper.make_tensor_value_info("image", TensorProto.UINT8, ["batch", "pixels", 3])],
         g.inits,
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)],
-                              producer_name="creatorpass")
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], producer_name="creatorpass")
     model.ir_version = 8
     onnx.checker.check_model(model)
     return model
