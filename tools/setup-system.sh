@@ -48,6 +48,12 @@ fi
 
 echo "setup-system: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
-"${runner[@]}" apt-get update -qq >/dev/null
-"${runner[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+if ! { "${runner[@]}" apt-get update -qq && \
+       "${runner[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
+  echo "setup-system: apt-get failed; its output:" >&2
+  tail -n 40 "$log" >&2
+  exit 1
+fi
 echo "setup-system: done" >&2

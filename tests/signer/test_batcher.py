@@ -1,0 +1,79 @@
+"""Group commit: requests that arrive while a batch is being made durable go together in the next one."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+
+import pytest
+
+from signer.batcher import Batcher, QueueFull
+from signer.core import BurnRequest, Failed, MintRequest, Outcome, Signed
+from signer.errors import StateError
+
+
+class FakeCore:
+    """Records batch sizes; the first batch blocks until released, so the others queue up behind it."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.batches: list[int] = []
+        self.release = threading.Event()
+        self.entered = threading.Event()
+        self.fail = fail
+
+    def process(self, requests: Sequence[BurnRequest | MintRequest]) -> list[Outcome]:
+        self.entered.set()
+        if not self.batches:
+            self.release.wait(timeout=10)
+        self.batches.append(len(requests))
+        if self.fail:
+            raise StateError("disk full")
+        return [Signed(tx_id=getattr(r, "request_id", ""), witness_set_cbor=b"", audit_id="a") for r in requests]
+
+
+def request(i: int) -> BurnRequest:
+    return BurnRequest(tx_cbor=b"", purpose=1, generation_ids=(str(i),), request_id=str(i))
+
+
+async def test_waiting_requests_share_a_batch() -> None:
+    core = FakeCore()
+    batcher = Batcher(core, batch_max=8, queue_limit=100)  # type: ignore[arg-type]
+    batcher.start()
+    first = asyncio.create_task(batcher.submit(request(0)))
+    await asyncio.to_thread(core.entered.wait, 10)
+    others = [asyncio.create_task(batcher.submit(request(i))) for i in range(1, 21)]
+    await asyncio.sleep(0)
+    core.release.set()
+    results = await asyncio.gather(first, *others)
+    assert [r.tx_id for r in results] == [str(i) for i in range(21)]  # type: ignore[union-attr]
+    assert core.batches[0] == 1 and max(core.batches) == 8 and sum(core.batches) == 21
+    await batcher.stop()
+
+
+async def test_full_queue_is_refused() -> None:
+    core = FakeCore()
+    batcher = Batcher(core, batch_max=1, queue_limit=2)  # type: ignore[arg-type]
+    batcher.start()
+    first = asyncio.create_task(batcher.submit(request(0)))
+    await asyncio.to_thread(core.entered.wait, 10)  # the worker took request 0 and blocks in process()
+    queued = [asyncio.create_task(batcher.submit(request(i))) for i in (1, 2)]
+    await asyncio.sleep(0)
+    with pytest.raises(QueueFull):
+        await batcher.submit(request(3))
+    core.release.set()
+    await asyncio.gather(first, *queued)
+    await batcher.stop()
+
+
+async def test_durability_failure_stops_signing() -> None:
+    core = FakeCore(fail=True)
+    core.release.set()
+    batcher = Batcher(core, batch_max=4, queue_limit=10)  # type: ignore[arg-type]
+    batcher.start()
+    outcome = await batcher.submit(request(0))
+    assert isinstance(outcome, Failed) and "disk full" in outcome.detail
+    assert batcher.broken_event.is_set()
+    again = await batcher.submit(request(1))
+    assert isinstance(again, Failed) and core.batches == [1]
+    await batcher.stop()
