@@ -71,7 +71,7 @@ def block_json(
             "leaderValue": {"output": vrf_output, "proof": _digest("proof", block.id, size=64) + vrf_output[:32]},
         },
         "protocol": {"version": dict(protocol_version)},
-        "transactions": [transaction_json(tx.cbor, opts) for tx in block.transactions],
+        "transactions": [transaction_json(tx.cbor, opts, tx_id=tx.id) for tx in block.transactions],
     }
 
 

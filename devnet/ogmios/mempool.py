@@ -61,7 +61,7 @@ class MempoolMonitor:
         tx = snapshot[self._position]
         self._position += 1
         if full:
-            return {"transaction": transaction_json(tx.cbor, self.tx_opts)}
+            return {"transaction": transaction_json(tx.cbor, self.tx_opts, tx_id=tx.id)}
         return {"transaction": {"id": tx.id}}
 
     def has_transaction(self, params: Any) -> bool:

@@ -26,6 +26,7 @@ from devnet.ogmios.txparts import (
     decode_output,
     decode_output_value,
     metadata_parts,
+    metadata_values,
     native_script_json,
     script_hash,
     split_transaction,
@@ -149,13 +150,16 @@ def _metadatum_json(value: Any) -> tuple[bool, Any]:
     return False, None
 
 
-def _metadata_json(hash_value: Any, labels: list[tuple[int, Any, bytes]], include_cbor: bool) -> dict[str, Any]:
+def _metadata_json(hash_value: Any, parts: TxParts, labels: dict[Any, Any], include_cbor: bool) -> dict[str, Any]:
+    raw_labels: dict[int, bytes] | None = None
     out: dict[str, Any] = {}
-    for label, metadatum, raw in sorted(labels, key=lambda entry: entry[0]):
-        ok, converted = _metadatum_json(metadatum)
+    for label in sorted(labels):
+        ok, converted = _metadatum_json(labels[label])
         entry: dict[str, Any] = {}
         if include_cbor or not ok:
-            entry["cbor"] = raw.hex()
+            if raw_labels is None:  # the metadatum exactly as sent, located only when it is shown
+                raw_labels = {k: raw for k, _, raw in metadata_parts(parts.auxiliary or b"")[0]}
+            entry["cbor"] = raw_labels[int(label)].hex()
         if ok:
             entry["json"] = converted
         out[str(label)] = entry
@@ -245,18 +249,19 @@ def _witness_fields(parts: TxParts, aux_scripts: list[tuple[int, bytes]], opts: 
     return obj
 
 
-def _assemble(tx_cbor: bytes, opts: TxJsonOptions) -> dict[str, Any]:
-    parts = split_transaction(tx_cbor)
+def _assemble(tx_cbor: bytes, opts: TxJsonOptions, tx_id: str | None) -> dict[str, Any]:
+    parts = split_transaction(tx_cbor, trusted=tx_id is not None)
     body = parts.body
     obj: dict[str, Any] = {
-        "id": blake2b_256(parts.body_raw).hex(),
+        "id": tx_id or blake2b_256(parts.body_raw).hex(),
         "spends": "inputs" if parts.is_valid else "collaterals",
     }
     obj.update(_body_fields(body, opts))
-    labels: list[tuple[int, Any, bytes]] = []
+    labels: dict[Any, Any] = {}
     aux_scripts: list[tuple[int, bytes]] = []
-    if parts.auxiliary is not None:
-        labels, aux_scripts = metadata_parts(parts.auxiliary)
+    if parts.auxiliary_value is not None:
+        labels, has_scripts = metadata_values(parts.auxiliary_value)
+        aux_scripts = metadata_parts(parts.auxiliary or b"")[1] if has_scripts else []
         if aux_scripts:
             obj["requiredExtraScripts"] = sorted({script_hash(lang, raw) for lang, raw in aux_scripts})
     if 15 in body:
@@ -270,18 +275,24 @@ def _assemble(tx_cbor: bytes, opts: TxJsonOptions) -> dict[str, Any]:
     if 3 in body and body[3] is not None:
         interval["invalidAfter"] = int(body[3])
     obj["validityInterval"] = interval
-    if parts.auxiliary is not None and 7 in body:
-        obj["metadata"] = _metadata_json(body[7], labels, opts.include_metadata_cbor)
+    if parts.auxiliary_value is not None and 7 in body:
+        obj["metadata"] = _metadata_json(body[7], parts, labels, opts.include_metadata_cbor)
     obj.update(_witness_fields(parts, aux_scripts, opts))
     if opts.include_transaction_cbor:
         obj["cbor"] = tx_cbor.hex()
     return obj
 
 
-def transaction_json(tx_cbor: bytes, opts: TxJsonOptions = TxJsonOptions()) -> dict[str, Any]:
-    """The Ogmios ``Transaction`` object for a serialized transaction; TxDecodeError if malformed."""
+def transaction_json(
+    tx_cbor: bytes, opts: TxJsonOptions = TxJsonOptions(), *, tx_id: str | None = None
+) -> dict[str, Any]:
+    """The Ogmios ``Transaction`` object for a serialized transaction; TxDecodeError if malformed.
+
+    Pass ``tx_id`` for a transaction the ledger already accepted (a block's or the mempool's): the id is
+    trusted and the decoding takes the fast path.
+    """
     try:
-        return _assemble(tx_cbor, opts)
+        return _assemble(tx_cbor, opts, tx_id)
     except TxDecodeError:
         raise
     except (

@@ -5,7 +5,6 @@ auxiliary data. Hashes (tx id, script hashes, datum hashes) are always taken ove
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import cbor2
@@ -20,6 +19,7 @@ __all__ = [
     "decode_output",
     "decode_output_value",
     "metadata_parts",
+    "metadata_values",
     "native_script_json",
     "script_hash",
     "split_transaction",
@@ -33,42 +33,62 @@ class TxDecodeError(ValueError):
     """The bytes are not a transaction this serializer understands."""
 
 
-@dataclass(slots=True)
 class TxParts:
-    body_raw: bytes
-    body: dict[Any, Any]  # decoded body fields
-    witnesses: dict[Any, Any]  # decoded witness-set fields
-    witnesses_raw: bytes
-    is_valid: bool
-    auxiliary: bytes | None  # original bytes of the auxiliary data
-    _witness_raw_fields: dict[Any, bytes] | None = None
+    """A decoded transaction; original bytes of its parts are located only when asked for."""
+
+    __slots__ = ("_raw_fields", "_raw_items", "auxiliary_value", "body", "cbor", "is_valid", "witnesses")
+
+    def __init__(self, tx_cbor: bytes, items: list[Any], raw_items: list[bytes] | None = None) -> None:
+        self.cbor = tx_cbor
+        self.body: dict[Any, Any] = items[0]
+        self.witnesses: dict[Any, Any] = items[1]
+        self.is_valid: bool = items[2] is not False if len(items) == 4 else True
+        self.auxiliary_value: Any = items[-1]
+        self._raw_items = raw_items
+        self._raw_fields: dict[Any, bytes] | None = None
+
+    def _raw(self, index: int) -> bytes:
+        if self._raw_items is None:
+            self._raw_items = [raw for _, raw in cborraw.array_entries(self.cbor)]
+        return self._raw_items[index]
+
+    @property
+    def body_raw(self) -> bytes:
+        return self._raw(0)
+
+    @property
+    def witnesses_raw(self) -> bytes:
+        return self._raw(1)
+
+    @property
+    def auxiliary(self) -> bytes | None:
+        """Original bytes of the auxiliary data (None when the transaction has none)."""
+        return None if self.auxiliary_value is None else self._raw(-1)
 
     def witness_raw(self, key: int) -> bytes:
         """Original bytes of one witness-set field (native scripts and datums are hashed as sent)."""
-        if self._witness_raw_fields is None:
-            self._witness_raw_fields = {k: raw for k, _, raw in cborraw.map_entries(self.witnesses_raw)}
-        return self._witness_raw_fields[key]
+        if self._raw_fields is None:
+            self._raw_fields = {k: raw for k, _, raw in cborraw.map_entries(self.witnesses_raw)}
+        return self._raw_fields[key]
 
 
-def split_transaction(tx_cbor: bytes) -> TxParts:
-    """``[body, witnesses, is_valid?, auxiliary_data]``: decoded once, original bytes kept for hashing."""
+def split_transaction(tx_cbor: bytes, *, trusted: bool = False) -> TxParts:
+    """``[body, witnesses, is_valid?, auxiliary_data]``, decoded once.
+
+    ``trusted`` (a transaction the ledger already accepted) skips the structural checks and decodes with one
+    C call; raw spans are then located lazily, only for what gets hashed or shown as CBOR.
+    """
     try:
-        items = cborraw.array_entries(tx_cbor)
-        if len(items) not in (3, 4) or sum(len(raw) for _, raw in items) + _head_size(tx_cbor) != len(tx_cbor):
+        if trusted:
+            return TxParts(tx_cbor, cbor2.loads(tx_cbor))
+        entries = cborraw.array_entries(tx_cbor)
+        if len(entries) not in (3, 4) or sum(len(raw) for _, raw in entries) + _head_size(tx_cbor) != len(tx_cbor):
             raise TxDecodeError("a transaction is one array of 3 or 4 items")
-        (body, body_raw), (witnesses, witnesses_raw) = items[0], items[1]
-        if not isinstance(body, dict) or not isinstance(witnesses, dict):
+        if not isinstance(entries[0][0], dict) or not isinstance(entries[1][0], dict):
             raise TxDecodeError("a transaction body and witness set are maps")
-    except cborraw.CborError as exc:
+    except (cborraw.CborError, cbor2.CBORDecodeError) as exc:
         raise TxDecodeError(str(exc)) from exc
-    return TxParts(
-        body_raw=body_raw,
-        body=body,
-        witnesses=witnesses,
-        witnesses_raw=witnesses_raw,
-        is_valid=items[2][0] is not False if len(items) == 4 else True,
-        auxiliary=None if items[-1][0] is None else items[-1][1],
-    )
+    return TxParts(tx_cbor, [value for value, _ in entries], [raw for _, raw in entries])
 
 
 def _head_size(data: bytes) -> int:
@@ -141,6 +161,16 @@ def decode_output(raw: bytes) -> DecodedOutput:
         return decode_output_value(cbor2.loads(raw))
     except (cbor2.CBORDecodeError, cborraw.CborError, KeyError, IndexError, TypeError, ValueError) as exc:
         raise TxDecodeError(f"malformed output: {exc}") from exc
+
+
+def metadata_values(aux_value: Any) -> tuple[dict[Any, Any], bool]:
+    """Decoded auxiliary data → ({label: metadatum}, whether it also carries scripts)."""
+    if isinstance(aux_value, cbor2.CBORTag):  # #6.259({0: metadata, 1..4: scripts})
+        fields = aux_value.value if isinstance(aux_value.value, dict) else {}
+        return dict(fields.get(0) or {}), any(fields.get(key) for key in (1, 2, 3, 4))
+    if isinstance(aux_value, list | tuple):  # [metadata, [native scripts]]
+        return dict(aux_value[0] or {}), len(aux_value) > 1 and bool(aux_value[1])
+    return dict(aux_value), False
 
 
 def _fields(data: bytes) -> dict[Any, tuple[Any, bytes]]:

@@ -115,3 +115,11 @@ def test_address_and_bech32_round_trip(devnet_chain) -> None:
     assert bech32_decode(key.address) == ("addr_test", key.address_bytes)
     assert bech32_decode(bech32_encode("stake", b"\xe1" + key.key_hash)) == ("stake", b"\xe1" + key.key_hash)
     assert bech32_decode(key.address[:-1] + ("q" if key.address[-1] != "q" else "p")) is None
+
+
+def test_the_trusted_fast_path_gives_the_same_json(devnet_chain) -> None:
+    devnet_chain.produce_blocks(3, fill="typical")
+    options = (TxJsonOptions(), TxJsonOptions(True, True, True))
+    for tx in (tx for block in devnet_chain.blocks for tx in block.transactions):
+        for opts in options:
+            assert transaction_json(tx.cbor, opts, tx_id=tx.id) == transaction_json(tx.cbor, opts)
