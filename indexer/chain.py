@@ -113,21 +113,21 @@ def extract_block(block: dict[str, Any], relevance: Relevance) -> BlockRecord:
             matters = _failed_tx(tx, record, relevance) or matters
         else:
             if unspent:
-                for ref in tx["inputs"]:
+                for ref in tx.get("inputs") or ():
                     key = (ref["transaction"]["id"], ref["index"])
                     if key in unspent:
                         unspent.discard(key)
                         record.spent.append(key)
                         matters = True
             if addresses:
-                for index, out in enumerate(tx["outputs"]):
+                for index, out in enumerate(tx.get("outputs") or ()):
                     if out["address"] in addresses:
                         key = (tx_id, index)
                         unspent.add(key)
                         created.append(key)
                         matters = True
         if matters:
-            outputs = tx["outputs"] if tx.get("spends") != "collaterals" else _collateral_outputs(tx)
+            outputs = tx.get("outputs") or [] if tx.get("spends") != "collaterals" else _collateral_outputs(tx)
             record.details.append((tx_id, _detail(tx, outputs)))
     return record
 

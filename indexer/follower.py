@@ -72,9 +72,12 @@ class Follower:
 
     @property
     def lag_slots(self) -> int | None:
-        if self.node_tip is None:
+        node_tip = self.node_tip
+        if node_tip is None:
             return None
-        return max(0, self.node_tip.slot - (self.tip.slot if self.tip else 0))
+        if self.tip is None:  # nothing processed yet: behind by the whole chain
+            return node_tip.slot + 1
+        return max(0, node_tip.slot - self.tip.slot)
 
     async def run(self) -> None:
         """Follow forever: connect, intersect, sync; on any failure back off and start over."""

@@ -1,0 +1,177 @@
+"""A real indexer process for tests: ``python -m indexer`` on free loopback ports.
+
+API (other services' tests may rely on it)::
+
+    idx = IndexerProcess(ogmios_url=..., kupo_url=..., db_path=tmp / "indexer.sqlite3", env={...})
+    idx.start()                  # waits (bounded) until it serves gRPC (its ready file appears); returns self
+    idx.grpc_target              # "127.0.0.1:<port>"  (same port across restart())
+    idx.health_url               # "http://127.0.0.1:<port>/health"
+    idx.health() -> (status, body)
+    idx.wait_health({200}, timeout_s=30) -> body
+    idx.kill()                   # SIGKILL, like a crash
+    idx.stop()                   # SIGTERM, graceful
+    idx.restart()                # same ports and store
+    idx.log_text()
+
+Fixture: ``indexer_factory(devnet=None, **kwargs)`` -> started IndexerProcess (``devnet`` fills in the
+Ogmios and Kupo URLs); every one is stopped at teardown.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Collection, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.devnet_fixture import free_ports
+
+__all__ = ["IndexerError", "IndexerProcess", "indexer_factory"]
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+STARTUP_TIMEOUT_S = 60.0
+
+
+class IndexerError(RuntimeError):
+    """The indexer process failed to start, died, or never reached the expected health."""
+
+
+class IndexerProcess:
+    def __init__(self, *, ogmios_url: str, kupo_url: str, db_path: str | Path, env: dict[str, str] | None = None,
+                 host: str = "127.0.0.1", startup_timeout_s: float = STARTUP_TIMEOUT_S) -> None:
+        self.ogmios_url = ogmios_url
+        self.kupo_url = kupo_url
+        self.db_path = Path(db_path)
+        self.env = dict(env or {})
+        self.host = host
+        self.startup_timeout_s = startup_timeout_s
+        self.grpc_port, self.health_port = free_ports(2, host)
+        self.ready_file = self.db_path.parent / f"indexer-ready-{self.grpc_port}.json"
+        self.process: subprocess.Popen[bytes] | None = None
+        self._log = tempfile.NamedTemporaryFile(prefix="indexer-", suffix=".log", delete=False)  # noqa: SIM115
+
+    @property
+    def grpc_target(self) -> str:
+        return f"{self.host}:{self.grpc_port}"
+
+    @property
+    def health_url(self) -> str:
+        return f"http://{self.host}:{self.health_port}/health"
+
+    def environment(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("INDEXER_")}
+        env.update({
+            "INDEXER_OGMIOS_URL": self.ogmios_url,
+            "INDEXER_KUPO_URL": self.kupo_url,
+            "INDEXER_DB_PATH": str(self.db_path),
+            "INDEXER_LISTEN": self.grpc_target,
+            "INDEXER_HEALTH_HOST": self.host,
+            "INDEXER_HEALTH_PORT": str(self.health_port),
+            "INDEXER_READY_FILE": str(self.ready_file),
+            "INDEXER_LOG_JSON": "false",
+            "INDEXER_RECONNECT_MAX_BACKOFF_S": "0.5",
+        })
+        env.update(self.env)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+        return env
+
+    def start(self) -> IndexerProcess:
+        if self.process is not None and self.process.poll() is None:
+            raise IndexerError("the indexer is already running")
+        with contextlib.suppress(FileNotFoundError):
+            self.ready_file.unlink()
+        self.db_path.parent.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen([sys.executable, "-m", "indexer"], cwd=REPO_ROOT, env=self.environment(),
+                                        stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + self.startup_timeout_s
+        while not self.ready_file.exists():
+            if self.process.poll() is not None:
+                raise IndexerError(f"indexer exited with {self.process.returncode}:\n{self.log_text()[-4000:]}")
+            if time.monotonic() > deadline:
+                self.kill()
+                raise IndexerError(f"indexer not serving after {self.startup_timeout_s} s:\n{self.log_text()[-4000:]}")
+            time.sleep(0.05)
+        return self
+
+    def health(self) -> tuple[int, dict[str, Any]]:
+        try:
+            with urllib.request.urlopen(self.health_url, timeout=5) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as err:
+            return err.code, json.loads(err.read() or b"{}")
+
+    def wait_health(self, statuses: Collection[int], timeout_s: float = 30.0,
+                    check: Callable[[dict[str, Any]], bool] | None = None) -> dict[str, Any]:
+        """Poll /health until its status is one of ``statuses`` (and ``check(body)`` holds)."""
+        deadline = time.monotonic() + timeout_s
+        last: tuple[int, Any] = (0, None)
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise IndexerError(f"indexer exited with {self.process.returncode}:\n{self.log_text()[-4000:]}")
+            with contextlib.suppress(OSError, ValueError):
+                last = self.health()
+                if last[0] in statuses and (check is None or check(last[1])):
+                    return last[1]
+            time.sleep(0.05)
+        raise IndexerError(f"health never reached {sorted(statuses)} (last {last}):\n{self.log_text()[-3000:]}")
+
+    def stop(self, timeout_s: float = 15.0) -> int | None:
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout_s)
+        return self.process.returncode
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(15)
+
+    def restart(self) -> IndexerProcess:
+        self.stop()
+        return self.start()
+
+    def close(self) -> None:
+        self.stop()
+        self._log.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self._log.name)
+
+    def log_text(self) -> str:
+        self._log.flush()
+        return Path(self._log.name).read_text(errors="replace")
+
+
+@pytest.fixture
+def indexer_factory(tmp_path: Path) -> Iterator[Callable[..., IndexerProcess]]:
+    """``make(devnet=None, **kwargs)`` starts an IndexerProcess; all are closed at teardown."""
+    started: list[IndexerProcess] = []
+
+    def make(devnet: Any = None, **kwargs: Any) -> IndexerProcess:
+        if devnet is not None:
+            kwargs.setdefault("ogmios_url", devnet.ogmios_url)
+            kwargs.setdefault("kupo_url", devnet.kupo_url)
+        kwargs.setdefault("db_path", tmp_path / f"indexer-{len(started)}" / "indexer.sqlite3")
+        process = IndexerProcess(**kwargs)
+        started.append(process)
+        return process.start()
+
+    yield make
+    for process in started:
+        process.close()
