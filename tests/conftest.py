@@ -3,4 +3,5 @@
 pytest_plugins: list[str] = [
     "tests.support.devnet_fixture",
     "tests.support.devnet_protocols",
+    "tests.support.indexer_fixture",
 ]
