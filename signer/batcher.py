@@ -11,12 +11,18 @@ import asyncio
 import contextlib
 from concurrent.futures import ThreadPoolExecutor
 
+from prometheus_client import Histogram
+
 from signer.core import BurnRequest, Failed, MintRequest, Outcome, SignerCore
 from signer.errors import SignerError
 
 __all__ = ["Batcher", "QueueFull"]
 
 _Item = tuple[BurnRequest | MintRequest, "asyncio.Future[Outcome]"]
+
+
+BATCH_SIZE = Histogram("creatorpass_signer_batch_size", "Requests decided per group commit",
+                       buckets=(1, 2, 4, 8, 16, 32, 64, 128))
 
 
 class QueueFull(SignerError):
@@ -55,7 +61,9 @@ class Batcher:
             self._queue.put_nowait((request, future))
         except asyncio.QueueFull:
             raise QueueFull(f"more than {self._queue.maxsize} requests are waiting") from None
-        return await asyncio.shield(future)
+        # A caller that goes away cancels only its wait: the batch still decides (and audits) the request,
+        # and an identical retry gets the same witnesses back.
+        return await future
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -64,6 +72,7 @@ class Batcher:
             while len(batch) < self.batch_max and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             requests = [request for request, _ in batch]
+            BATCH_SIZE.observe(len(requests))
             try:
                 outcomes: list[Outcome] = await loop.run_in_executor(self._executor, self.core.process, requests)
             except SignerError as exc:

@@ -207,16 +207,15 @@ class SignerCore:
         tx_id = plan.tx_id.hex()
         entry.extra.update(tokens=plan.tokens, fee_lovelace=plan.fee_lovelace)
         roles: list[KeyRole] = ["payment", "policy"] if plan.sign_with_policy_key else ["payment"]
-        previous = self.state.signed_tx(tx_id)
-        if previous is not None:
-            # Same body ⇒ same metadata root ⇒ same ids: an idempotent retry, answered without counting twice.
-            if previous.kind != "burn" or previous.root != plan.root.hex():
-                raise Refusal("GENERATION_ID_REUSED", "this transaction was signed before for another purpose")
-            witness = self._witness_set(plan.tx_id, roles)
-            entry.extra["replay"] = True
-            return Signed(tx_id, witness, self._record(entry, now, "allow"), plan.tokens, replay=True)
         used = self.state.used_generation_ids(ids)
         if used:
+            # A transaction signed before has spent its ids, so only then can this be a retry of it.
+            previous = self.state.signed_tx(tx_id)
+            if previous is not None and previous.kind == "burn" and previous.root == plan.root.hex():
+                # Same body ⇒ same metadata root ⇒ same ids: an idempotent retry, not counted twice.
+                witness = self._witness_set(plan.tx_id, roles)
+                entry.extra["replay"] = True
+                return Signed(tx_id, witness, self._record(entry, now, "allow"), plan.tokens, replay=True)
             raise Refusal("GENERATION_ID_REUSED",
                           f"{len(used)} generation id(s) were signed before, e.g. {', '.join(used[:3])}")
         day = utc_day(now)
