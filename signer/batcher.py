@@ -1,8 +1,9 @@
 """Group commit: requests queue up while the previous batch is being made durable, then go together.
 
 With one caller each batch holds one request (one fsync per signature); with many callers a batch
-holds up to ``batch_max`` requests and one fsync covers them all. The core runs on one worker thread,
-off the event loop; the queue is bounded (a full queue is an immediate ``QueueFull``).
+holds up to ``batch_max`` requests and one fsync covers them all. Decisions are made on the event loop
+(CPU only); the commit, which waits for the disk when fsync is on, runs on one worker thread. The
+queue is bounded (a full queue is an immediate ``QueueFull``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from prometheus_client import Histogram
 
+from common.logging import get_logger
 from signer.core import BurnRequest, Failed, MintRequest, Outcome, SignerCore
 from signer.errors import SignerError
 
@@ -21,6 +23,7 @@ __all__ = ["Batcher", "QueueFull"]
 _Item = tuple[BurnRequest | MintRequest, "asyncio.Future[Outcome]"]
 
 
+log = get_logger("signer.batcher")
 BATCH_SIZE = Histogram("creatorpass_signer_batch_size", "Requests decided per group commit",
                        buckets=(1, 2, 4, 8, 16, 32, 64, 128))
 
@@ -74,10 +77,19 @@ class Batcher:
             requests = [request for request, _ in batch]
             BATCH_SIZE.observe(len(requests))
             try:
-                outcomes: list[Outcome] = await loop.run_in_executor(self._executor, self.core.process, requests)
-            except SignerError as exc:
-                # The state or the audit log could not be made durable: stop signing rather than guess.
-                self.broken = f"the signer stopped signing: {exc}"
+                # Deciding is CPU work and runs here; committing waits for the disk, so with fsync on it
+                # runs on the worker thread while the loop keeps accepting the next batch's requests.
+                pending = self.core.decide(requests)
+                if self.core.durable:
+                    outcomes: list[Outcome] = await loop.run_in_executor(self._executor, pending.commit)
+                else:
+                    outcomes = pending.commit()
+            except Exception as exc:
+                # The state or the audit log could not be made durable (or a bug): stop signing rather
+                # than guess. The message names the failure, never a key (key stores raise none here).
+                detail = str(exc) if isinstance(exc, SignerError) else f"internal error ({type(exc).__name__})"
+                log.exception("signer_broken", detail=detail)
+                self.broken = f"the signer stopped signing: {detail}"
                 self.broken_event.set()
                 outcomes = [Failed(self.broken)] * len(batch)
             for (_, future), outcome in zip(batch, outcomes, strict=True):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,14 +18,15 @@ import cbor2
 
 from signer import merkle
 from signer.audit import AuditLog
-from signer.errors import AuditError, KeyStoreError, MalformedRequest, Refusal, StateError
+from signer.errors import KeyStoreError, MalformedRequest, Refusal
 from signer.identity import Identity
 from signer.keystore import KeyRole, KeyStore
 from signer.policy import check_burn, check_mint
 from signer.state import SignedTx, StateStore
 from signer.tx import DecodedTx, decode_transaction
 
-__all__ = ["BurnRequest", "Denied", "Failed", "MintRequest", "Outcome", "Signed", "SignerCore", "utc_day"]
+__all__ = ["BurnRequest", "Denied", "Failed", "MintRequest", "Outcome", "PendingBatch", "Signed", "SignerCore",
+           "utc_day"]
 
 MAX_ID_CHARS = 128
 MAX_NOTE_CHARS = 256
@@ -81,6 +81,26 @@ class Failed:
 Outcome = Signed | Denied | Failed
 
 
+class PendingBatch:
+    """Decisions whose state transaction is open and whose audit lines are written but not synced."""
+
+    def __init__(self, core: SignerCore, outcomes: list[Outcome], written: bool) -> None:
+        self._core = core
+        self._outcomes = outcomes
+        self._written = written
+
+    def commit(self) -> list[Outcome]:
+        """Commit the state; the audit log's fsync runs alongside the database's. The outcomes may
+        leave only after both."""
+        synced = self._core.audit.sync_in_background() if self._written else None
+        try:
+            self._core.state.commit()
+        finally:
+            if synced is not None:
+                synced.result()
+        return self._outcomes
+
+
 def utc_day(epoch_s: float) -> str:
     return dt.datetime.fromtimestamp(epoch_s, dt.UTC).date().isoformat()
 
@@ -119,30 +139,32 @@ class SignerCore:
     def tokens_signed_today(self) -> int:
         return self.state.read_tokens_on(utc_day(self._clock()))
 
+    @property
+    def durable(self) -> bool:
+        """True when committing waits for the disk (fsync on): keep it off the event loop."""
+        return self.state.fsync
+
     def process(self, requests: Sequence[BurnRequest | MintRequest]) -> list[Outcome]:
-        """Decide every request; StateError/AuditError when the batch could not be made durable."""
-        outcomes: list[Outcome] = []
+        """Decide every request and make the decisions durable; StateError/AuditError when that failed."""
+        return self.decide(requests).commit()
+
+    def decide(self, requests: Sequence[BurnRequest | MintRequest]) -> PendingBatch:
+        """Decide every request inside one open state transaction; the audit lines reach the file (not yet
+        fsynced). Nothing may leave until :meth:`PendingBatch.commit` returns."""
         mark = self.audit.checkpoint()
-        synced: Future[None] | None = None
         written = False
+        self.state.begin()
         try:
-            with self.state.transaction():
-                for request in requests:
-                    outcomes.append(self._decide(request))
-                seq, head, _ = self.audit.checkpoint()
-                self.state.set_audit_head(seq, head)
-                written = self.audit.write()
-                if written:
-                    # The log's fsync overlaps the database's commit fsync; the reply waits for both.
-                    synced = self.audit.sync_in_background()
-        except (StateError, AuditError):
+            outcomes = [self._decide(request) for request in requests]
+            seq, head, _ = self.audit.checkpoint()
+            self.state.set_audit_head(seq, head)
+            written = self.audit.write()
+        except BaseException:
+            self.state.rollback()
             if not written:  # nothing reached the file: forget the queued lines
                 self.audit.rollback(mark)
             raise
-        finally:
-            if synced is not None:
-                synced.result()
-        return outcomes
+        return PendingBatch(self, outcomes, written)
 
     def _decide(self, request: BurnRequest | MintRequest) -> Outcome:
         now = self._clock()

@@ -79,6 +79,7 @@ class StateStore:
         self._reader = sqlite3.connect(path, check_same_thread=False, timeout=10.0)
         self._reader_lock = threading.Lock()
         self.path = path
+        self.fsync = fsync
         self._closing = threading.Event()
         self._checkpointer = threading.Thread(target=self._checkpoint_loop, name="signer-checkpoint", daemon=True)
         self._checkpointer.start()
@@ -104,21 +105,40 @@ class StateStore:
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """``BEGIN IMMEDIATE`` … ``COMMIT``; rolls back on any exception."""
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise StateError(f"cannot start a state transaction: {exc}") from None
-            try:
-                yield
-            except BaseException:
+        self.begin()
+        try:
+            yield
+        except BaseException:
+            self.rollback()
+            raise
+        self.commit()
+
+    def begin(self) -> None:
+        """Start a write transaction; it ends with :meth:`commit` or :meth:`rollback`, possibly on another
+        thread (the core decides on the event loop and commits on its worker while the disk syncs)."""
+        self._lock.acquire()
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            self._lock.release()
+            raise StateError(f"cannot start a state transaction: {exc}") from None
+
+    def commit(self) -> None:
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
                 self._db.execute("ROLLBACK")
-                raise
-            try:
-                self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
+            raise StateError(f"cannot commit state: {exc}") from None
+        finally:
+            self._lock.release()
+
+    def rollback(self) -> None:
+        try:
+            with contextlib.suppress(sqlite3.Error):
                 self._db.execute("ROLLBACK")
-                raise StateError(f"cannot commit state: {exc}") from None
+        finally:
+            self._lock.release()
 
     def signed_tx(self, tx_id: str) -> SignedTx | None:
         row = self._db.execute(

@@ -65,7 +65,10 @@ class Requests:
                 current_slot=CURRENT_SLOT))
         self.next = 0
 
-    def take(self) -> signer_pb2.SignTransactionRequest:
+    def take(self) -> signer_pb2.SignTransactionRequest | None:
+        """The next unused request; None once all are used (the run then ends early)."""
+        if self.next >= len(self.items):
+            return None
         item = self.items[self.next]
         self.next += 1
         return item
@@ -80,8 +83,8 @@ async def grpc_rate(target: str, requests: Requests, clients: int, seconds: floa
 
         async def client() -> None:
             nonlocal done
-            while time.perf_counter() < deadline:
-                await stub.SignTransaction(requests.take(), timeout=10)
+            while time.perf_counter() < deadline and (request := requests.take()) is not None:
+                await stub.SignTransaction(request, timeout=10)
                 done += 1
 
         start = time.perf_counter()
@@ -144,8 +147,8 @@ def measure(fsync: bool) -> Run:
             with grpc.insecure_channel(proc.target) as channel:
                 cfg = policy_of(signer_pb2_grpc.SignerServiceStub(channel).GetIdentity(
                     signer_pb2.GetIdentityRequest(), timeout=5))
-            budget = int(RUN_S * 5_000)
-            asyncio.run(grpc_rate(proc.target, Requests(cfg, 300, "warm"), 1, 0.5))
+            budget = int(RUN_S * 8_000)
+            asyncio.run(grpc_rate(proc.target, Requests(cfg, 3_000, "warm"), 1, 0.5))
             cpu_before = process_cpu_s(proc.proc.pid)
             requests_one = Requests(cfg, budget, "one")
             one = asyncio.run(grpc_rate(proc.target, requests_one, 1, RUN_S))

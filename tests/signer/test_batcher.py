@@ -14,7 +14,10 @@ from signer.errors import StateError
 
 
 class FakeCore:
-    """Records batch sizes; the first batch blocks until released, so the others queue up behind it."""
+    """Records batch sizes; the first commit blocks (on the worker thread) until released, so the other
+    requests queue up behind it."""
+
+    durable = True
 
     def __init__(self, fail: bool = False) -> None:
         self.batches: list[int] = []
@@ -22,14 +25,19 @@ class FakeCore:
         self.entered = threading.Event()
         self.fail = fail
 
-    def process(self, requests: Sequence[BurnRequest | MintRequest]) -> list[Outcome]:
-        self.entered.set()
-        if not self.batches:
-            self.release.wait(timeout=10)
+    def decide(self, requests: Sequence[BurnRequest | MintRequest]) -> FakeCore:
         self.batches.append(len(requests))
+        self._outcomes: list[Outcome] = [
+            Signed(tx_id=getattr(r, "request_id", ""), witness_set_cbor=b"", audit_id="a") for r in requests]
+        return self
+
+    def commit(self) -> list[Outcome]:
+        self.entered.set()
+        if len(self.batches) == 1:
+            self.release.wait(timeout=10)
         if self.fail:
             raise StateError("disk full")
-        return [Signed(tx_id=getattr(r, "request_id", ""), witness_set_cbor=b"", audit_id="a") for r in requests]
+        return self._outcomes
 
 
 def request(i: int) -> BurnRequest:
