@@ -79,11 +79,16 @@ class Batcher:
             try:
                 # Deciding is CPU work and runs here; committing waits for the disk, so with fsync on it
                 # runs on the worker thread while the loop keeps accepting the next batch's requests.
-                pending = self.core.decide(requests)
-                if self.core.durable:
-                    outcomes: list[Outcome] = await loop.run_in_executor(self._executor, pending.commit)
+                # A PKCS#11 token may take milliseconds per signature (a network HSM, more): then the whole
+                # batch runs on the worker.
+                outcomes: list[Outcome]
+                if not self.core.decide_on_loop:
+                    outcomes = await loop.run_in_executor(self._executor, self.core.process, requests)
+                elif self.core.durable:
+                    pending = self.core.decide(requests)
+                    outcomes = await loop.run_in_executor(self._executor, pending.commit)
                 else:
-                    outcomes = pending.commit()
+                    outcomes = self.core.decide(requests).commit()
             except Exception as exc:
                 # The state or the audit log could not be made durable (or a bug): stop signing rather
                 # than guess. The message names the failure, never a key (key stores raise none here).

@@ -140,6 +140,11 @@ class SignerCore:
         return self.state.read_tokens_on(utc_day(self._clock()))
 
     @property
+    def decide_on_loop(self) -> bool:
+        """True when deciding is quick CPU work (in-memory keys); a token may block on its device."""
+        return self.keys.kind == "file"
+
+    @property
     def durable(self) -> bool:
         """True when committing waits for the disk (fsync on): keep it off the event loop."""
         return self.state.fsync

@@ -18,6 +18,7 @@ class FakeCore:
     requests queue up behind it."""
 
     durable = True
+    decide_on_loop = True
 
     def __init__(self, fail: bool = False) -> None:
         self.batches: list[int] = []
