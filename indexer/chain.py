@@ -57,7 +57,7 @@ def parse_tip(value: Any) -> Tip | None:
 @dataclass(slots=True)
 class BlockRecord:
     height: int
-    slot: int
+    slot: int  # -1 until the follower fills it in for a Byron epoch-boundary block (it has no slot)
     id: str
     tx_ids: list[str] = field(default_factory=list)
     details: list[tuple[str, bytes]] = field(default_factory=list)  # (tx id, orjson detail document)
@@ -97,7 +97,7 @@ def extract_block(block: dict[str, Any], relevance: Relevance) -> BlockRecord:
     This runs for every block of a catch-up: it touches only the keys it needs and converts nothing
     (the store turns hex into bytes on its own thread).
     """
-    record = BlockRecord(block["height"], block["slot"], block["id"])
+    record = BlockRecord(block["height"], block.get("slot", -1), block["id"])  # Byron EBBs have no slot
     addresses, policy_id = relevance.addresses, relevance.policy_id
     unspent, submitted = relevance.unspent, relevance.submitted
     tx_ids, created = record.tx_ids, record.created
@@ -127,7 +127,7 @@ def extract_block(block: dict[str, Any], relevance: Relevance) -> BlockRecord:
                         created.append(key)
                         matters = True
         if matters:
-            outputs = tx.get("outputs") or [] if tx.get("spends") != "collaterals" else _collateral_outputs(tx)
+            outputs = _collateral_outputs(tx) if tx.get("spends") == "collaterals" else (tx.get("outputs") or [])
             record.details.append((tx_id, _detail(tx, outputs)))
     return record
 

@@ -19,7 +19,8 @@ from typing import Any
 
 from common.logging import get_logger
 from indexer import metrics
-from indexer.chain import ORIGIN, BlockRecord, Point, Relevance, Tip, extract_block, parse_point, parse_tip
+from indexer.blocks import NextBlock, decode_next_block, extract
+from indexer.chain import ORIGIN, BlockRecord, Point, Relevance, Tip, parse_point, parse_tip
 from indexer.config import StartPoint
 from indexer.errors import OgmiosError, OgmiosRpcError, StoreError
 from indexer.ogmios import OgmiosClient
@@ -148,7 +149,7 @@ class Follower:
         self.synchronizing = True
         metrics.CONNECTED.set(1)
         client = self.client
-        inflight = deque([await client.send("nextBlock") for _ in range(self.pipeline_depth)])
+        inflight = deque([await client.send("nextBlock", None, decode_next_block) for _ in range(self.pipeline_depth)])
         self._commit_failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         pending: asyncio.Future[None] | None = None
         batch: list[BlockRecord] = []
@@ -171,19 +172,21 @@ class Follower:
                         self._commit_failed.result()
                     if not inflight[0].done():
                         continue
-                result = await inflight.popleft()
-                inflight.append(await client.send("nextBlock"))
-                raw_tip = result.get("tip")
-                if isinstance(raw_tip, dict):
-                    self._node_tip_raw = raw_tip
-                if result["direction"] == "backward":
+                result: NextBlock = await inflight.popleft()
+                inflight.append(await client.send("nextBlock", None, decode_next_block))
+                if isinstance(result.tip, dict):
+                    self._node_tip_raw = result.tip
+                if result.direction == "backward":
                     await self._flush(batch, pending, wait=True)
                     batch, pending = [], None
-                    await self._rollback(parse_point(result.get("point")))
+                    await self._rollback(parse_point(result.point))
                     continue
                 if not batch:
                     batch_started = time.monotonic()
-                batch.append(extract_block(result["block"], self.relevance))
+                record = extract(result, self.relevance)
+                if record.slot < 0:  # an epoch-boundary block: it shares the slot of its neighbour
+                    record.slot = batch[-1].slot if batch else (self.tip.slot if self.tip else 0)
+                batch.append(record)
                 if len(batch) >= self.batch_max_blocks:
                     pending, batch = await self._flush(batch, pending), []
         finally:

@@ -15,9 +15,10 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
+import msgspec
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
@@ -29,9 +30,22 @@ from indexer.errors import OgmiosRpcError, OgmiosTimeout, OgmiosUnavailable
 __all__ = ["OgmiosClient"]
 
 log = get_logger(__name__)
-_Pending = tuple["asyncio.Future[Any]", str, float]
+Decoder = Callable[[msgspec.Raw], Any]
+_Pending = tuple["asyncio.Future[Any]", str, float, Decoder]
 _BLOCKING_METHODS = frozenset({"nextBlock", "acquireMempool"})
 _PREFIXES: dict[str, str] = {}
+
+
+class _Envelope(msgspec.Struct):
+    """A JSON-RPC answer with ``result`` left as raw JSON: routed by id, decoded by whoever asked."""
+
+    result: msgspec.Raw = msgspec.Raw(b"null")
+    error: Any = msgspec.UNSET
+    id: Any = None
+
+
+_ENVELOPE = msgspec.json.Decoder(_Envelope)
+_decode_json: Decoder = msgspec.json.decode
 
 
 class OgmiosClient:
@@ -145,7 +159,7 @@ class OgmiosClient:
 
     def _fail_pending(self, reason: str) -> None:
         pending, self._pending = self._pending, {}
-        for future, method, _ in pending.values():
+        for future, method, _, _ in pending.values():
             if not future.done():
                 future.set_exception(OgmiosUnavailable(f"Ogmios connection lost during {method}: {reason}"))
         self.closed_event.set()
@@ -172,12 +186,12 @@ class OgmiosClient:
                 self._fail_pending(reason)
 
     def _dispatch(self, raw: bytes | str) -> None:
-        message = orjson.loads(raw)
-        request_id = message.get("id") if isinstance(message, dict) else None
-        entry = self._pending.pop(request_id, None) if isinstance(request_id, int) else None
+        message = _ENVELOPE.decode(raw)
+        request_id = message.id
+        entry = self._pending.pop(request_id, None) if type(request_id) is int else None
         if entry is None:
             return  # an answer to a request that timed out, or a stray message
-        future, method, started = entry
+        future, method, started, decode = entry
         if method not in _BLOCKING_METHODS:  # their latency is the chain's pace, not Ogmios'
             histogram = self._latency.get(method)
             if histogram is None:
@@ -185,17 +199,20 @@ class OgmiosClient:
             histogram.observe(time.perf_counter() - started)
         if future.done():
             return
-        error = message.get("error")
-        if error is not None:
+        error = message.error
+        if error is not msgspec.UNSET and error is not None:
             code = error.get("code") if isinstance(error, dict) else None
             msg = error.get("message", "") if isinstance(error, dict) else str(error)
             future.set_exception(OgmiosRpcError(method, code if isinstance(code, int) else -32603, str(msg),
                                                 error.get("data") if isinstance(error, dict) else None))
-        else:
-            future.set_result(message.get("result"))
+            return
+        try:
+            future.set_result(decode(message.result))
+        except (msgspec.DecodeError, msgspec.ValidationError, KeyError, TypeError, ValueError) as exc:
+            future.set_exception(OgmiosRpcError(method, -32603, f"undecodable result: {exc}"))
 
-    async def send(self, method: str, params: Any = None) -> asyncio.Future[Any]:
-        """Write one request now; the returned future resolves with its ``result``."""
+    async def send(self, method: str, params: Any = None, decode: Decoder = _decode_json) -> asyncio.Future[Any]:
+        """Write one request now; the returned future resolves with ``decode(result)`` (plain JSON by default)."""
         ws = self._ws
         if ws is None:
             raise OgmiosUnavailable(f"not connected to Ogmios at {self.url}")
@@ -208,7 +225,7 @@ class OgmiosClient:
         else:
             text = orjson.dumps({"jsonrpc": "2.0", "method": method, "params": params, "id": request_id}).decode()
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending[request_id] = (future, method, time.perf_counter())
+        self._pending[request_id] = (future, method, time.perf_counter(), decode)
         try:
             await ws.send(text)
         except ConnectionClosed:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import orjson
 
+from indexer.blocks import decode_next_block, extract
 from indexer.chain import Relevance, extract_block, parse_point, parse_tip
 from tests.indexer.fakes import make_tx, vector
 
@@ -51,3 +52,36 @@ def test_points_and_tips() -> None:
     assert parse_point({"slot": 3, "id": "ab" * 32}).to_ogmios() == {"slot": 3, "id": "ab" * 32}
     assert parse_tip("origin") is None
     assert parse_tip({"slot": 3, "id": "ab" * 32, "height": 2}).height == 2  # type: ignore[union-attr]
+
+
+def _everything_relevant(block: dict) -> Relevance:  # type: ignore[type-arg]
+    txs = block.get("transactions") or []
+    addresses = {o["address"] for tx in txs for o in tx.get("outputs") or []}
+    mints = [p for tx in txs for p in tx.get("mint") or {}]
+    unspent = {(r["transaction"]["id"], r["index"]) for tx in txs[1:] for r in tx.get("inputs") or []}
+    return Relevance(frozenset(list(addresses)[::2]), mints[0] if mints else "", unspent,
+                     {txs[-1]["id"]} if txs else set())
+
+
+def test_typed_decoder_agrees_with_the_dict_path_on_every_reference_block() -> None:
+    for index in range(50):
+        message = vector("NextBlockResponse", index)
+        result = message["result"]
+        decoded = decode_next_block(orjson.dumps(result))
+        assert decoded.direction == result["direction"] and decoded.tip == result["tip"]
+        if result["direction"] == "backward":
+            assert decoded.point == result["point"]
+            continue
+        fast, slow = _everything_relevant(result["block"]), _everything_relevant(result["block"])
+        typed, plain = extract(decoded, fast), extract_block(result["block"], slow)
+        assert (typed.height, typed.slot, typed.id, typed.tx_ids) == (plain.height, plain.slot, plain.id, plain.tx_ids)
+        assert (typed.created, typed.spent, fast.unspent) == (plain.created, plain.spent, slow.unspent)
+        assert [(t, orjson.loads(d)) for t, d in typed.details] == [(t, orjson.loads(d)) for t, d in plain.details]
+
+
+def test_an_unforeseen_block_shape_falls_back_to_the_full_parse() -> None:
+    odd = {"direction": "forward", "tip": "origin",
+           "block": {"id": "ab" * 32, "height": "7", "slot": 9, "transactions": [make_tx("01" * 32)]}}
+    decoded = decode_next_block(orjson.dumps(odd))
+    assert decoded.block is None and decoded.raw_block == odd["block"]
+    assert extract(decoded, Relevance(frozenset())).tx_ids == ["01" * 32]
