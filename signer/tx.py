@@ -15,7 +15,21 @@ from signer.cbor_strict import CborError, Tagged, decode_item
 from signer.chain import blake2b_256
 from signer.errors import Refusal
 
-__all__ = ["MAX_TX_BYTES", "DecodedTx", "Output", "decode_transaction", "parse_output", "parse_value"]
+__all__ = [
+    "MAX_TX_BYTES",
+    "DecodedTx",
+    "Output",
+    "decode_transaction",
+    "hash_field",
+    "malformed",
+    "parse_inputs",
+    "parse_key_hashes",
+    "parse_multiasset",
+    "parse_output",
+    "parse_value",
+    "set_items",
+    "uint_field",
+]
 
 MAX_TX_BYTES = 16 * 1024
 _MALFORMED = "MALFORMED_TRANSACTION"
@@ -48,8 +62,8 @@ class Output:
 def _header_count(data: bytes) -> tuple[int, int]:
     """Array length and header size of the top-level array (definite lengths only)."""
     initial = data[0]
-    if initial >> 5 != 4 or initial & 0x1F > 27 or initial & 0x1F in (28, 29, 30, 31):
-        raise malformed("a transaction is a CBOR array of 4 items (or a bare body map)")
+    if initial >> 5 != 4 or initial & 0x1F > 27:
+        raise malformed("a transaction is a definite-length CBOR array of 4 items (or a bare body map)")
     info = initial & 0x1F
     if info < 24:
         return info, 1
