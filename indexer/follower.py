@@ -149,7 +149,9 @@ class Follower:
         self.synchronizing = True
         metrics.CONNECTED.set(1)
         client = self.client
-        inflight = deque([await client.send("nextBlock", None, decode_next_block) for _ in range(self.pipeline_depth)])
+        depth = self.pipeline_depth
+        refill = max(1, depth // 4)  # top the pipeline up in groups: one socket write per group
+        inflight = deque(await client.send_repeated("nextBlock", depth, decode_next_block))
         self._commit_failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         pending: asyncio.Future[None] | None = None
         batch: list[BlockRecord] = []
@@ -173,7 +175,8 @@ class Follower:
                     if not inflight[0].done():
                         continue
                 result: NextBlock = await inflight.popleft()
-                inflight.append(await client.send("nextBlock", None, decode_next_block))
+                if depth - len(inflight) >= refill:
+                    inflight.extend(await client.send_repeated("nextBlock", depth - len(inflight), decode_next_block))
                 if isinstance(result.tip, dict):
                     self._node_tip_raw = result.tip
                 if result.direction == "backward":

@@ -236,6 +236,39 @@ class OgmiosClient:
     async def send_many(self, requests: Iterable[tuple[str, Any]]) -> list[asyncio.Future[Any]]:
         return [await self.send(method, params) for method, params in requests]
 
+    async def send_repeated(self, method: str, count: int, decode: Decoder = _decode_json
+                            ) -> list[asyncio.Future[Any]]:
+        """``count`` parameterless requests (pipelined ``nextBlock``) written with one socket write.
+
+        Uses the websockets connection's own send context (state checks, flow control, error handling)
+        and its sans-I/O protocol to frame the messages, then writes the frames together; falls back to
+        one :meth:`send` per request if that API is not there.
+        """
+        ws = self._ws
+        if ws is None:
+            raise OgmiosUnavailable(f"not connected to Ogmios at {self.url}")
+        protocol, transport = getattr(ws, "protocol", None), getattr(ws, "transport", None)
+        if protocol is None or transport is None or not hasattr(ws, "send_context"):
+            return [await self.send(method, None, decode) for _ in range(count)]
+        prefix = _PREFIXES.get(method) or _PREFIXES.setdefault(
+            method, '{"jsonrpc":"2.0","method":' + orjson.dumps(method).decode() + ',"id":')
+        loop, started, pending = asyncio.get_running_loop(), time.perf_counter(), self._pending
+        futures = []
+        try:
+            async with ws.send_context():
+                for _ in range(count):
+                    self._next_id += 1
+                    future: asyncio.Future[Any] = loop.create_future()
+                    pending[self._next_id] = (future, method, started, decode)
+                    futures.append(future)
+                    protocol.send_text(f"{prefix}{self._next_id}}}".encode())
+                # Framing text messages on an open connection never asks for a half-close (an empty
+                # chunk), so the frames can go out as one write; the context's exit sends nothing more.
+                transport.write(b"".join(protocol.data_to_send()))
+        except ConnectionClosed:
+            raise OgmiosUnavailable(f"Ogmios connection lost while sending {method}") from None
+        return futures
+
     async def request(self, method: str, params: Any = None, *, timeout_s: float | None = None,
                       idempotent: bool = True) -> Any:
         """Send and await one request. ``timeout_s=0`` waits forever (chain-sync / mempool blocking calls).

@@ -46,6 +46,20 @@ async def test_pipelined_requests_resolve_in_order(ogmios: FakeOgmios) -> None:
     await client.close()
 
 
+async def test_repeated_requests_go_out_together_and_resolve_in_order(ogmios: FakeOgmios) -> None:
+    await ogmios.chain.add(count=30)
+    client = client_for(ogmios.url)
+    await client.connect()
+    futures = await client.send_repeated("nextBlock", 31)
+    results = [await client.wait(f, "nextBlock") for f in futures]
+    assert [r["block"]["height"] for r in results[1:]] == list(range(30))
+    await ogmios.drop_connections()
+    await client.closed_event.wait()
+    with pytest.raises(OgmiosUnavailable):
+        await client.send_repeated("nextBlock", 2)
+    await client.close()
+
+
 async def test_rpc_error_is_typed_with_code_and_data(ogmios: FakeOgmios) -> None:
     refusal = vector("SubmitTransactionResponse", 0)["error"]
 
