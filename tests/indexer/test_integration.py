@@ -194,10 +194,12 @@ async def test_submit_mempool_confirm_rollback_reconfirm(devnet: DevnetProcess, 
 async def test_watch_ends_at_depth(devnet: DevnetProcess, indexer_factory: Any) -> None:
     idx = indexer_factory(devnet)
     await asyncio.to_thread(idx.wait_health, {200})
-    tx_id = await asyncio.to_thread(devnet.fund, SINK, 2_000_000)
-    await asyncio.to_thread(devnet.blocks, 4)
+    tx_id = await asyncio.to_thread(devnet.fund, SINK, 2_000_000)  # submitted by someone else
     async with open_channel(idx.grpc_target) as channel:
         stub = chain_pb2_grpc.ChainServiceStub(channel)
+        status = await stub.GetTransactionStatus(chain_pb2.GetTransactionStatusRequest(tx_id=tx_id))
+        assert status.state == State.STATE_MEMPOOL  # asked Ogmios' mempool (hasTransaction)
+        await asyncio.to_thread(devnet.blocks, 4)
         await until_status(stub, tx_id, lambda s: s.depth == 4)
         async with asyncio.timeout(10):
             seen = [s async for s in stub.WatchTransactions(chain_pb2.WatchTransactionsRequest(
@@ -248,3 +250,10 @@ async def test_devnet_kill_and_restart(devnet_factory: Any, indexer_factory: Any
     dev.start()
     await asyncio.to_thread(dev.blocks, 5, "typical")
     await matches_devnet(idx, dev, sample_tx_ids(dev))
+
+
+def test_health_check_subcommand(shared: tuple[DevnetProcess, IndexerProcess]) -> None:
+    from tests.indexer.test_main import run
+
+    done = run("health-check", INDEXER_HEALTH_PORT=str(shared[1].health_port))
+    assert done.returncode == 0 and "200" in done.stdout
