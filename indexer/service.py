@@ -45,9 +45,10 @@ _R = TypeVar("_R")
 Handler = Callable[..., Awaitable[_R]]
 
 
-async def _abort(context: grpc.aio.ServicerContext, exc: Exception, method: str) -> NoReturn:  # type: ignore[type-arg]
+async def _abort(context: grpc.aio.ServicerContext, exc: Exception, method: str,  # type: ignore[type-arg]
+                 started: float) -> NoReturn:
     code, message, trailer = _status_for(exc, method)
-    metrics.GRPC_LATENCY.labels(method=method, code=code.name).observe(0)
+    metrics.GRPC_LATENCY.labels(method=method, code=code.name).observe(time.perf_counter() - started)
     if code == grpc.StatusCode.INTERNAL:
         log.error("rpc_failed", method=method, error=f"{type(exc).__name__}: {exc}", exc_info=exc)
     await context.abort(code, message, trailing_metadata=trailer)
@@ -94,7 +95,7 @@ def _unary(method: str) -> Callable[[Handler[_R]], Handler[_R]]:
             try:
                 result = await fn(self, request, context)
             except Exception as exc:
-                await _abort(context, exc, method)
+                await _abort(context, exc, method, started)
             metrics.GRPC_LATENCY.labels(method=method, code="OK").observe(time.perf_counter() - started)
             return result
         return wrapper
@@ -209,9 +210,10 @@ class ChainServicer(chain_pb2_grpc.ChainServiceServicer):
 
     async def WatchTransactions(self, request: chain_pb2.WatchTransactionsRequest,
                                 context: Any) -> AsyncIterator[chain_pb2.TransactionStatus]:
+        started = time.perf_counter()
         try:
             ids = self._ids(list(request.tx_ids))
             async for status in self.tracker.watch(ids, request.until_depth):
                 yield tx_status_message(status, self.follower.tip)
         except Exception as exc:
-            await _abort(context, exc, "WatchTransactions")
+            await _abort(context, exc, "WatchTransactions", started)
