@@ -163,6 +163,9 @@ async def test_submit_mempool_confirm_rollback_reconfirm(devnet: DevnetProcess, 
             tx_ids=[tx_id])), seen))
         status = await stub.GetTransactionStatus(chain_pb2.GetTransactionStatusRequest(tx_id=tx_id))
         assert status.state == State.STATE_MEMPOOL
+        async with asyncio.timeout(10):  # the stream's first message (its current status) before any block
+            while not seen:
+                await asyncio.sleep(0.01)
 
         await asyncio.to_thread(devnet.blocks, 1)
         first = await until_status(stub, tx_id, lambda s: s.state == State.STATE_CONFIRMED)
