@@ -12,6 +12,8 @@ import hashlib
 
 import cbor2
 
+from common import bech32
+
 __all__ = [
     "address_hrp",
     "bech32_decode",
@@ -26,8 +28,6 @@ __all__ = [
     "unspendable_script",
 ]
 
-_CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
-_GEN = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
 MAX_BECH32_CHARS = 1023
 
 
@@ -83,54 +83,9 @@ def address_hrp(network_id: int) -> str:
     return "addr" if network_id == 1 else "addr_test"
 
 
-def _polymod(values: list[int]) -> int:
-    chk = 1
-    for value in values:
-        top = chk >> 25
-        chk = (chk & 0x1FFFFFF) << 5 ^ value
-        for i in range(5):
-            chk ^= _GEN[i] if (top >> i) & 1 else 0
-    return chk
-
-
-def _hrp_expand(hrp: str) -> list[int]:
-    return [ord(c) >> 5 for c in hrp] + [0] + [ord(c) & 31 for c in hrp]
-
-
-def _convert_bits(data: bytes | list[int], from_bits: int, to_bits: int, pad: bool) -> list[int]:
-    acc = bits = 0
-    out: list[int] = []
-    maxv = (1 << to_bits) - 1
-    for value in data:
-        acc = (acc << from_bits) | value
-        bits += from_bits
-        while bits >= to_bits:
-            bits -= to_bits
-            out.append((acc >> bits) & maxv)
-    if pad and bits:
-        out.append((acc << (to_bits - bits)) & maxv)
-    elif not pad and (bits >= from_bits or (acc << (to_bits - bits)) & maxv):
-        raise ValueError("invalid bech32 padding")
-    return out
-
-
-def bech32_encode(hrp: str, data: bytes) -> str:
-    words = _convert_bits(data, 8, 5, True)
-    checksum_input = _hrp_expand(hrp) + words + [0] * 6
-    polymod = _polymod(checksum_input) ^ 1
-    checksum = [(polymod >> 5 * (5 - i)) & 31 for i in range(6)]
-    return hrp + "1" + "".join(_CHARSET[w] for w in words + checksum)
+bech32_encode = bech32.encode
 
 
 def bech32_decode(text: str) -> tuple[str, bytes]:
     """Decode a bech32 string (Cardano's, without the 90-character limit); ValueError when invalid."""
-    if len(text) > MAX_BECH32_CHARS or (text.lower() != text and text.upper() != text):
-        raise ValueError("not a bech32 string")
-    text = text.lower()
-    hrp, sep, rest = text.rpartition("1")
-    if not sep or not hrp or len(rest) < 6 or any(c not in _CHARSET for c in rest):
-        raise ValueError("not a bech32 string")
-    words = [_CHARSET.index(c) for c in rest]
-    if _polymod(_hrp_expand(hrp) + words) != 1:
-        raise ValueError("bad bech32 checksum")
-    return hrp, bytes(_convert_bits(words[:-6], 5, 8, False))
+    return bech32.decode(text, max_chars=MAX_BECH32_CHARS)

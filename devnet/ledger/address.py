@@ -6,6 +6,8 @@ from functools import lru_cache
 
 import base58
 
+from common import bech32
+
 __all__ = [
     "AddressError",
     "address_from_text",
@@ -16,8 +18,6 @@ __all__ = [
 ]
 
 _BYRON = 8
-_CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
-_GENERATOR = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
 MAX_BECH32_LENGTH = 1023
 _REWARD_TYPES = (14, 15)
 
@@ -26,57 +26,17 @@ class AddressError(ValueError):
     """An address that cannot be parsed."""
 
 
-def _polymod(values: list[int]) -> int:
-    checksum = 1
-    for value in values:
-        top = checksum >> 25
-        checksum = (checksum & 0x1FFFFFF) << 5 ^ value
-        for i, gen in enumerate(_GENERATOR):
-            if (top >> i) & 1:
-                checksum ^= gen
-    return checksum
-
-
-def _hrp_expand(hrp: str) -> list[int]:
-    return [ord(c) >> 5 for c in hrp] + [0] + [ord(c) & 31 for c in hrp]
-
-
-def _convert_bits(data: list[int] | bytes, from_bits: int, to_bits: int, pad: bool) -> list[int] | None:
-    acc = bits = 0
-    out: list[int] = []
-    maxv = (1 << to_bits) - 1
-    for value in data:
-        acc = (acc << from_bits) | value
-        bits += from_bits
-        while bits >= to_bits:
-            bits -= to_bits
-            out.append((acc >> bits) & maxv)
-    if pad and bits:
-        out.append((acc << (to_bits - bits)) & maxv)
-    elif not pad and (bits >= from_bits or (acc << (to_bits - bits)) & maxv):
-        return None
-    return out
-
-
-def bech32_encode(hrp: str, data: bytes) -> str:
-    words = _convert_bits(data, 8, 5, True) or []
-    polymod = _polymod(_hrp_expand(hrp) + words + [0] * 6) ^ 1
-    checksum = [(polymod >> 5 * (5 - i)) & 31 for i in range(6)]
-    return hrp + "1" + "".join(_CHARSET[d] for d in words + checksum)
+bech32_encode = bech32.encode
 
 
 def bech32_decode(text: str) -> tuple[str, bytes] | None:
-    if len(text) > MAX_BECH32_LENGTH or text.lower() != text or "1" not in text:
+    """``(hrp, data)``, or None when ``text`` is not lower-case bech32 (addresses here are lower case)."""
+    if text.lower() != text:
         return None
-    pos = text.rfind("1")
-    hrp, rest = text[:pos], text[pos + 1 :]
-    if not hrp or len(rest) < 6 or any(c not in _CHARSET for c in rest):
+    try:
+        return bech32.decode(text, max_chars=MAX_BECH32_LENGTH)
+    except ValueError:
         return None
-    words = [_CHARSET.index(c) for c in rest]
-    if _polymod(_hrp_expand(hrp) + words) != 1:
-        return None
-    data = _convert_bits(words[:-6], 5, 8, False)
-    return None if data is None else (hrp, bytes(data))
 
 
 @lru_cache(maxsize=65536)

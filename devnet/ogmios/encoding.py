@@ -9,6 +9,7 @@ from typing import Any, Final
 
 import orjson
 
+from common import bech32
 from devnet.ogmios import cborraw
 
 __all__ = [
@@ -25,8 +26,6 @@ __all__ = [
     "reward_account_to_text",
 ]
 
-_BECH32_CHARSET: Final = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
-_BECH32_GEN: Final = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
 _BASE58_ALPHABET: Final = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _HEX: Final = frozenset("0123456789abcdef")
 
@@ -54,74 +53,15 @@ def dumps(value: Any) -> bytes:
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _make_polymod_table() -> tuple[int, ...]:
-    table = []
-    for top in range(32):
-        mask = 0
-        for i, gen in enumerate(_BECH32_GEN):
-            if (top >> i) & 1:
-                mask ^= gen
-        table.append(mask)
-    return tuple(table)
-
-
-_POLYMOD_TABLE: Final = _make_polymod_table()
-
-
-def _polymod(values: list[int]) -> int:
-    checksum = 1
-    table = _POLYMOD_TABLE
-    for value in values:
-        checksum = ((checksum & 0x1FFFFFF) << 5 ^ value) ^ table[checksum >> 25]
-    return checksum
-
-
-def _hrp_expand(hrp: str) -> list[int]:
-    return [ord(c) >> 5 for c in hrp] + [0] + [ord(c) & 31 for c in hrp]
-
-
-def _convert_bits(data: bytes | list[int], from_bits: int, to_bits: int, pad: bool) -> list[int] | None:
-    acc = 0
-    bits = 0
-    out: list[int] = []
-    max_value = (1 << to_bits) - 1
-    for value in data:
-        acc = (acc << from_bits) | value
-        bits += from_bits
-        while bits >= to_bits:
-            bits -= to_bits
-            out.append((acc >> bits) & max_value)
-    if pad:
-        if bits:
-            out.append((acc << (to_bits - bits)) & max_value)
-    elif bits >= from_bits or ((acc << (to_bits - bits)) & max_value):
-        return None
-    return out
-
-
-def bech32_encode(hrp: str, data: bytes) -> str:
-    words = _convert_bits(data, 8, 5, pad=True) or []
-    polymod = _polymod(_hrp_expand(hrp) + words + [0] * 6) ^ 1
-    checksum = [(polymod >> 5 * (5 - i)) & 31 for i in range(6)]
-    return hrp + "1" + "".join(_BECH32_CHARSET[w] for w in words + checksum)
+bech32_encode = bech32.encode
 
 
 def bech32_decode(text: str) -> tuple[str, bytes] | None:
     """Decode bech32 of any length (Cardano addresses exceed BIP-173's 90 characters); None if invalid."""
-    if not text or (text.lower() != text and text.upper() != text):
+    try:
+        return bech32.decode(text)
+    except ValueError:
         return None
-    text = text.lower()
-    sep = text.rfind("1")
-    if sep < 1 or sep + 7 > len(text):
-        return None
-    hrp, rest = text[:sep], text[sep + 1 :]
-    if any(c not in _BECH32_CHARSET for c in rest) or any(ord(c) < 33 or ord(c) > 126 for c in hrp):
-        return None
-    words = [_BECH32_CHARSET.index(c) for c in rest]
-    if _polymod(_hrp_expand(hrp) + words) != 1:
-        return None
-    decoded = _convert_bits(words[:-6], 5, 8, pad=False)
-    return None if decoded is None else (hrp, bytes(decoded))
 
 
 def base58_encode(data: bytes) -> str:
