@@ -32,11 +32,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -45,6 +43,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support.process import ManagedProcess
 
 __all__ = ["DevnetError", "DevnetProcess", "devnet", "devnet_factory", "free_ports"]
 
@@ -71,7 +71,7 @@ def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
             sock.close()
 
 
-class DevnetProcess:
+class DevnetProcess(ManagedProcess):
     def __init__(
         self,
         *,
@@ -91,8 +91,7 @@ class DevnetProcess:
         self.startup_timeout_s = startup_timeout_s
         self.env = env
         self.ogmios_port, self.kupo_port, self.control_port = free_ports(3, host)
-        self.process: subprocess.Popen[bytes] | None = None
-        self._log = tempfile.NamedTemporaryFile(prefix="devnet-", suffix=".log", delete=False)  # noqa: SIM115
+        super().__init__("devnet")
 
     # -- URLs -----------------------------------------------------------------------------------------
 
@@ -154,45 +153,6 @@ class DevnetProcess:
             time.sleep(0.05)
         self.kill()
         raise DevnetError(f"devnet not ready after {self.startup_timeout_s} s:\n{self.log_text()[-4000:]}")
-
-    def stop(self, timeout_s: float = 15.0) -> int | None:
-        """Graceful stop (SIGTERM); returns the exit code (None if it was not running)."""
-        if self.process is None:
-            return None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout_s)
-        return self.process.returncode
-
-    def kill(self) -> None:
-        """SIGKILL, like a crash; the state dir keeps whatever was fsynced."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(15)
-
-    def restart(self) -> DevnetProcess:
-        self.stop()
-        return self.start()
-
-    def close(self) -> None:
-        self.stop()
-        self._log.close()
-        with contextlib.suppress(OSError):
-            os.unlink(self._log.name)
-
-    def __enter__(self) -> DevnetProcess:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def log_text(self) -> str:
-        self._log.flush()
-        return Path(self._log.name).read_text(errors="replace")
 
     # -- control API ----------------------------------------------------------------------------------
 

@@ -22,10 +22,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -36,6 +34,7 @@ from typing import Any
 import pytest
 
 from tests.support.devnet_fixture import free_ports
+from tests.support.process import ManagedProcess
 
 __all__ = ["IndexerError", "IndexerProcess", "indexer_factory"]
 
@@ -47,7 +46,7 @@ class IndexerError(RuntimeError):
     """The indexer process failed to start, died, or never reached the expected health."""
 
 
-class IndexerProcess:
+class IndexerProcess(ManagedProcess):
     def __init__(self, *, ogmios_url: str, kupo_url: str, db_path: str | Path, env: dict[str, str] | None = None,
                  host: str = "127.0.0.1", startup_timeout_s: float = STARTUP_TIMEOUT_S) -> None:
         self.ogmios_url = ogmios_url
@@ -58,8 +57,7 @@ class IndexerProcess:
         self.startup_timeout_s = startup_timeout_s
         self.grpc_port, self.health_port = free_ports(2, host)
         self.ready_file = self.db_path.parent / f"indexer-ready-{self.grpc_port}.json"
-        self.process: subprocess.Popen[bytes] | None = None
-        self._log = tempfile.NamedTemporaryFile(prefix="indexer-", suffix=".log", delete=False)  # noqa: SIM115
+        super().__init__("indexer")
 
     @property
     def grpc_target(self) -> str:
@@ -126,36 +124,6 @@ class IndexerProcess:
             time.sleep(0.05)
         raise IndexerError(f"health never reached {sorted(statuses)} (last {last}):\n{self.log_text()[-3000:]}")
 
-    def stop(self, timeout_s: float = 15.0) -> int | None:
-        if self.process is None:
-            return None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout_s)
-        return self.process.returncode
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(15)
-
-    def restart(self) -> IndexerProcess:
-        self.stop()
-        return self.start()
-
-    def close(self) -> None:
-        self.stop()
-        self._log.close()
-        with contextlib.suppress(OSError):
-            os.unlink(self._log.name)
-
-    def log_text(self) -> str:
-        self._log.flush()
-        return Path(self._log.name).read_text(errors="replace")
 
 
 @pytest.fixture
