@@ -15,7 +15,7 @@ from typing import Any
 import cbor2
 
 from devnet import faucet as faucet_builder
-from devnet.blocks import Block, CreatedAt, OutputRecord, SpentAt, Undo
+from devnet.blocks import Block, CreatedAt, OutputObserver, OutputObservers, OutputRecord, SpentAt, Undo
 from devnet.genesis import FAUCET_LOVELACE, Genesis, derive_key
 from devnet.ledger.address import address_from_text
 from devnet.ledger.decode import decode_tx
@@ -33,6 +33,7 @@ __all__ = [
     "LedgerError",
     "LedgerRejection",
     "OutRef",
+    "OutputObserver",
     "OutputRecord",
     "ProtocolParameters",
     "SpentAt",
@@ -65,6 +66,7 @@ class Chain:
         self.blocks: list[Block] = []
         self.utxo: dict[OutRef, TxOut] = {}
         self.outputs: dict[OutRef, OutputRecord] = {}
+        self._output_observers = OutputObservers()
         self._pending = Mempool()
         self.version = 0
         self.rollbacks = 0  # how many rollbacks happened (chain-sync cursors may watch it)
@@ -148,6 +150,10 @@ class Chain:
         """Confirmed unspent outputs at an address."""
         refs = self._by_address.get(address_bytes, set())
         return [(ref, self.utxo[ref]) for ref in sorted(refs, key=lambda r: (r.tx_id, r.index))]
+
+    def observe_outputs(self, observer: OutputObserver) -> None:
+        """Have ``observer`` follow :attr:`outputs`: the records so far at once, then every block and rollback."""
+        self._output_observers.add(observer, self.outputs.values())
 
     def mempool_size_bytes(self) -> int:
         return self._pending.size_bytes
@@ -332,11 +338,13 @@ class Chain:
                 record = self.outputs.get(ref)
                 if record is not None:
                     record.spent = SpentAt(block.slot, block.id, tx.id, input_index)
+                    self._output_observers.spent(record)
             created = CreatedAt(block.slot, block.id, tx_index)
             for index, out in enumerate(tx.outputs):
                 ref = OutRef(tx.id, index)
                 self._add_utxo(ref, out)
-                self.outputs[ref] = OutputRecord(ref, out, created, None)
+                self.outputs[ref] = record = OutputRecord(ref, out, created, None)
+                self._output_observers.created(record)
                 undo.created.append(ref)
         self.blocks.append(block)
         self._block_index[block.id] = block
@@ -373,9 +381,11 @@ class Chain:
                 record = self.outputs.get(ref)
                 if record is not None:
                     record.spent = None
+                    self._output_observers.unspent(record)
             for ref in reversed(undo.created):
                 self._remove_utxo(ref, self.utxo[ref])
-                self.outputs.pop(ref, None)
+                if (record := self.outputs.pop(ref, None)) is not None:
+                    self._output_observers.removed(record)
             dropped = block.transactions + dropped
         if self.store is not None:
             self.store.truncate(len(self.blocks))
