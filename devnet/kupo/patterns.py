@@ -20,7 +20,16 @@ from devnet.ogmios.encoding import (
     is_hex,
 )
 
-__all__ = ["Pattern", "PatternError", "includes", "overlaps", "parse_pattern"]
+__all__ = [
+    "Pattern",
+    "PatternError",
+    "address_matches",
+    "delegation_part",
+    "includes",
+    "overlaps",
+    "parse_pattern",
+    "payment_part",
+]
 
 ANY: Final = "any"
 ANY_SHELLEY: Final = "any_shelley"
@@ -66,11 +75,13 @@ class Pattern:
         return address_matches(self, out.address_bytes)
 
 
-def _payment_part(address: bytes) -> bytes | None:
+def payment_part(address: bytes) -> bytes | None:
+    """The 28-byte payment credential of a Shelley payment address (base, pointer, enterprise), else None."""
     return address[1:29] if address and address[0] >> 4 <= 7 else None
 
 
-def _delegation_part(address: bytes) -> bytes | None:
+def delegation_part(address: bytes) -> bytes | None:
+    """The 28-byte delegation credential of a base address, else None."""
     return address[29:57] if address and address[0] >> 4 <= 3 and len(address) >= 57 else None
 
 
@@ -83,11 +94,11 @@ def address_matches(pattern: Pattern, address: bytes) -> bool:
     if kind == EXACT:
         return bool(address == pattern.first)
     if kind == PAYMENT:
-        return bool(_payment_part(address) == pattern.first)
+        return bool(payment_part(address) == pattern.first)
     if kind == DELEGATION:
-        return bool(_delegation_part(address) == pattern.second)
+        return bool(delegation_part(address) == pattern.second)
     if kind == BOTH:
-        return bool(_payment_part(address) == pattern.first and _delegation_part(address) == pattern.second)
+        return bool(payment_part(address) == pattern.first and delegation_part(address) == pattern.second)
     return False
 
 
