@@ -1,4 +1,5 @@
-"""Devnet benchmark: transaction validation and chain-sync throughput (``make bench BENCH=devnet``).
+"""Devnet benchmark: transaction validation, chain-sync throughput and Kupo query latency
+(``make bench BENCH=devnet``).
 
 Figures (each beside a baseline measured in this run on this machine):
 - ``txs validated/s``: ``Chain.validate`` (full ledger rules, Ed25519, native scripts) on typical txs,
@@ -12,6 +13,12 @@ Figures (each beside a baseline measured in this run on this machine):
 - ``chain-sync blocks/s``: the same devnet figure in absolute terms. Its "baseline" is the constant 1 so
   that the harness ratio is the absolute rate and the goal (2,000 blocks/s, what the indexer's ≥1,000
   blocks/s target needs) can be checked; the first (cold) sync's rate is in the note.
+- ``kupo /matches/{address}?unspent p50 vs full scan``: on an in-process chain of ``KUPO_BLOCKS`` typical
+  blocks, HTTP latency (aiohttp client on loopback) of the balance query the indexer makes for a quiet
+  address (a few outputs), answered from the Kupo server's indexes, against the same server answering by
+  scanning every output (``KupoServer.use_indexes = False``), interleaved. Goal: at least 10× faster.
+- ``kupo /matches/{policy}.*?unspent p50 vs full scan``: the same for a typical mint policy, whose answer
+  (~1,700 matches) is large: there the JSON, not the lookup, dominates; no goal.
 """
 
 from __future__ import annotations
@@ -38,6 +45,9 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[2]
 SYNC_BLOCKS = 1000  # typical blocks (4 txs each) served to the chain-sync client
+KUPO_BLOCKS = 5000  # typical blocks behind the Kupo latency figures
+KUPO_ROUNDS = 20
+KUPO_QUIET = "addr_test1vpd4kk6mtdd4kk6mtdd4kk6mtdd4kk6mtdd4kk6mtdd4kkc555e07"  # funded 5 times along the chain
 WINDOW = 100  # pipelined nextBlock requests in flight
 MIN_MEASURE_S = 1.0
 ROUNDS = 3
@@ -234,6 +244,88 @@ def _replay_server(frames: list[bytes]) -> Iterator[str]:
         os.unlink(path)
 
 
+# -- Kupo /matches latency ---------------------------------------------------------------------------
+
+
+def _kupo_chain() -> Any:
+    from devnet.chain import Chain
+    from devnet.genesis import Genesis
+
+    chain = Chain.create(Genesis(seed="bench-devnet-kupo", system_start=datetime(2024, 1, 1, tzinfo=UTC)))
+    for i in range(5):  # the quiet address's outputs are spread along the chain
+        chain.fund(KUPO_QUIET, 2_000_000 + i)
+        chain.produce_blocks(KUPO_BLOCKS // 5, fill="typical")
+    return chain
+
+
+async def _kupo_latencies(app: Any, plan: list[tuple[str, int, int]]) -> dict[tuple[str, bool], list[float]]:
+    """Latencies by (path, indexed?) of ``KUPO_ROUNDS`` rounds of ``(path, indexed calls, scanning calls)``."""
+    from aiohttp import ClientSession
+    from aiohttp.test_utils import TestServer
+
+    from devnet.kupo.server import KUPO_KEY
+
+    kupo = app[KUPO_KEY]
+    samples: dict[tuple[str, bool], list[float]] = {}
+    server = TestServer(app)
+    await server.start_server()
+    try:
+        async with ClientSession() as http:
+            async def timed(path: str, use_indexes: bool) -> float:
+                kupo.use_indexes = use_indexes
+                started = time.perf_counter()
+                async with http.get(server.make_url(path), headers={"Accept": "application/json"}) as resp:
+                    assert resp.status == 200, await resp.text()
+                    await resp.read()
+                return time.perf_counter() - started
+
+            for path, _, _ in plan:  # warm-up
+                await timed(path, True)
+                await timed(path, False)
+            for _ in range(KUPO_ROUNDS):  # interleaved, so drift hits both alike
+                for path, indexed, scanned in plan:
+                    for use_indexes, calls in ((True, indexed), (False, scanned)):
+                        for _ in range(calls):
+                            samples.setdefault((path, use_indexes), []).append(await timed(path, use_indexes))
+    finally:
+        kupo.use_indexes = True
+        await server.close()
+    return samples
+
+
+def bench_kupo_matches(report: Reporter) -> None:
+    import statistics
+
+    from devnet.kupo.server import build_app
+
+    started = time.perf_counter()
+    chain = _kupo_chain()
+    built_s = time.perf_counter() - started
+    started = time.perf_counter()
+    app = build_app(chain)  # files every output of the chain in the indexes
+    filed_s = time.perf_counter() - started
+    sig = [0, chain.genesis.keys[0].key_hash]
+    policy = hashlib.blake2b(b"\x00" + cbor2.dumps(sig), digest_size=28).hexdigest()
+    figures = [  # metric, path, indexed and scanning calls per round, goal
+        ("kupo /matches/{address}?unspent p50 vs full scan", f"/matches/{KUPO_QUIET}?unspent", 10, 2, 0.1),
+        ("kupo /matches/{policy}.*?unspent p50 vs full scan", f"/matches/{policy}.*?unspent", 1, 1, None),
+    ]
+    samples = asyncio.run(_kupo_latencies(app, [(path, indexed, scanned) for _, path, indexed, scanned, _ in figures]))
+    for metric, path, _, _, goal in figures:
+        indexed, scanned = samples[(path, True)], samples[(path, False)]
+        p99 = sorted(indexed)[round(0.99 * (len(indexed) - 1))]
+        tail = f"indexed p99 {p99 * 1e3:.2f} ms; " if len(indexed) >= 100 else ""  # else it is just the max
+        report.figure(
+            metric=metric, value=statistics.median(indexed) * 1e3, unit="ms",
+            baseline=statistics.median(scanned) * 1e3, goal=goal, higher_is_better=False,
+            note=f"{KUPO_BLOCKS:,} typical blocks, {len(chain.outputs):,} outputs ({len(chain.utxo):,} unspent); "
+            f"{len(indexed)} indexed and {len(scanned)} scanning calls, interleaved, over HTTP; {tail}"
+            f"baseline = the same server scanning every output; chain built in {built_s:.1f} s, its outputs "
+            f"filed in the indexes in {filed_s:.2f} s",
+        )
+
+
 def run(report: Reporter) -> None:
     bench_validation(report)
     bench_chain_sync(report)
+    bench_kupo_matches(report)
