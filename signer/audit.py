@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from signer.errors import AuditError
 
 __all__ = ["GENESIS_HASH", "AuditLog", "VerifyResult", "line_hash", "verify_file"]
@@ -35,7 +37,27 @@ GENESIS_HASH = "0" * 64
 MAX_LINE_BYTES = 64 * 1024
 
 
+def _has_float(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(_has_float(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_has_float(v) for v in value)
+    return isinstance(value, float)
+
+
 def _canonical(entry: dict[str, Any]) -> bytes:
+    """``json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=True)``, as bytes.
+
+    orjson writes the same bytes ten times faster whenever its output is printable ASCII (it leaves
+    non-ASCII and DEL unescaped, where json escapes them) and nothing is a float (the two spell some
+    floats differently; no line holds one): tests/signer/test_audit.py checks every ASCII character.
+    """
+    try:
+        fast = orjson.dumps(entry, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # an integer beyond 64 bits, a key that is not a string
+        fast = b"\x7f"
+    if fast.isascii() and b"\x7f" not in fast and not _has_float(entry):
+        return fast
     return json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from signer.audit import GENESIS_HASH, AuditLog, line_hash, verify_file
+from signer.audit import GENESIS_HASH, AuditLog, _canonical, line_hash, verify_file
 from signer.errors import AuditError
 from tests.signer.helpers import run_cli
 
@@ -108,3 +108,19 @@ def test_cli_verify(tmp_path: Path) -> None:
     path.write_text("\n".join(_edit(lines, 2, "field")) + "\n")
     bad = run_cli(["audit", "verify", str(path)], {})
     assert bad.returncode == 1 and "line 3" in bad.stdout
+
+
+def _json_canonical(entry: object) -> bytes:
+    return json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+@pytest.mark.parametrize("entry", [
+    {"s": "".join(map(chr, range(128))), "".join(map(chr, range(32, 127))): 1},
+    {chr(c) + "k": chr(c) for c in range(128)},
+    {"caller": "cn:gätewäy", "note": "snow ☃ \u2028 \U0001f600", "n": -(2**63), "m": 2**64 - 1},
+    {"big": 2**70, "nested": {"z": [1, {"b": None, "a": True}], "a": False}},
+    {"f": 1e16, "g": [0.1, float("inf")]},
+    {"request": {"tx_id": "ab" * 32, "generation_ids": 4}, "ts": "2026-01-01T00:00:00.000+00:00", "seq": 7},
+])
+def test_canonical_json_is_json_dumps_byte_for_byte(entry: dict[str, object]) -> None:
+    assert _canonical(entry) == _json_canonical(entry)
