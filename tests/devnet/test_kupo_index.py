@@ -225,7 +225,8 @@ def test_a_replayed_state_dir_rebuilds_the_index(tmp_path: Path) -> None:
     assert stored is not None
     again = Chain.create(Genesis.from_state(stored), store=reopened_store)
     try:
-        replayed = build_app(again)[KUPO_KEY].outputs  # type: ignore[attr-defined]
+        kupo: Any = build_app(again)[KUPO_KEY]  # files the replayed outputs when it starts following
+        replayed = kupo.outputs
         assert replayed.snapshot() == live.snapshot()
         configured = [parse_pattern("*")]
         for text in _pattern_texts(again)[::3]:
