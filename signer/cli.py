@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime as dt
 import json
 import sqlite3
@@ -201,9 +200,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_keys(args, settings)
         if args.command == "audit":
             return cmd_acknowledge_gap(settings)
+        import uvloop  # grpc.aio's per-call work on the event loop costs about a fifth less on uvloop
+
         from signer.app import run
 
-        asyncio.run(run(settings, mint_ceremony=args.enable_mint_ceremony))
+        uvloop.run(run(settings, mint_ceremony=args.enable_mint_ceremony))
         return 0
     except SignerError as exc:
         print(f"signer: {exc}", file=sys.stderr)
