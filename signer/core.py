@@ -14,8 +14,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import cbor2
-
 from signer import merkle
 from signer.audit import AuditLog
 from signer.errors import KeyStoreError, MalformedRequest, Refusal
@@ -26,7 +24,7 @@ from signer.state import SignedTx, StateStore
 from signer.tx import DecodedTx, decode_transaction
 
 __all__ = ["BurnRequest", "Denied", "Failed", "MintRequest", "Outcome", "PendingBatch", "Signed", "SignerCore",
-           "utc_day"]
+           "utc_day", "witness_set_cbor"]
 
 MAX_ID_CHARS = 128
 MAX_NOTE_CHARS = 256
@@ -100,9 +98,30 @@ class PendingBatch:
                 synced.result()
         return self._outcomes
 
+    def commit_state(self) -> list[Outcome]:
+        """Commit the state only; the caller runs :meth:`sync_audit` alongside, and lets the outcomes leave
+        once both returned."""
+        self._core.state.commit()
+        return self._outcomes
+
+    def sync_audit(self) -> None:
+        if self._written:
+            self._core.audit.sync()
+
 
 def utc_day(epoch_s: float) -> str:
     return dt.datetime.fromtimestamp(epoch_s, dt.UTC).date().isoformat()
+
+
+def witness_set_cbor(witnesses: Sequence[tuple[bytes, bytes]]) -> bytes:
+    """CBOR ``{0: [[vkey, signature], ...]}`` for 32-byte keys and 64-byte signatures (at most 23), written
+    directly: ``cbor2.dumps`` would produce the same bytes at several times the cost."""
+    if len(witnesses) > 23 or any(len(v) != 32 or len(s) != 64 for v, s in witnesses):
+        raise ValueError("witnesses are up to 23 pairs of a 32-byte key and a 64-byte signature")
+    parts = [b"\xa1\x00", bytes([0x80 | len(witnesses)])]
+    for vkey, signature in witnesses:
+        parts += (b"\x82\x58\x20", vkey, b"\x58\x40", signature)
+    return b"".join(parts)
 
 
 def _check_generation_ids(ids: Sequence[str]) -> None:
@@ -117,10 +136,13 @@ def _check_generation_ids(ids: Sequence[str]) -> None:
 
 @dataclass
 class _Audit:
-    """The audit entry being built for one request."""
+    """The audit entry being built for one request, and the signer clock's reading for it."""
 
     kind: str
     request: dict[str, Any]
+    now: float
+    ts: str
+    day: str
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -172,42 +194,43 @@ class SignerCore:
         return PendingBatch(self, outcomes, written)
 
     def _decide(self, request: BurnRequest | MintRequest) -> Outcome:
-        now = self._clock()
         entry = self._entry(request)
         mark = self.audit.checkpoint()
         try:
             # Every refusal is raised before the one write (state.record), so a refused request leaves the
             # batch's transaction untouched; a failing write is a StateError that aborts the whole batch.
             if isinstance(request, BurnRequest):
-                return self._burn(request, entry, now)
-            return self._mint(request, entry, now)
+                return self._burn(request, entry)
+            return self._mint(request, entry)
         except Refusal as refusal:
             self.audit.rollback(mark)
-            return Denied(refusal.reason, refusal.detail, self._record(entry, now, "deny", refusal.reason,
-                                                                        refusal.detail))
+            return Denied(refusal.reason, refusal.detail, self._record(entry, "deny", refusal.reason, refusal.detail))
         except MalformedRequest as exc:
             self.audit.rollback(mark)
-            return Denied("INVALID_ARGUMENT", str(exc), self._record(entry, now, "invalid", "INVALID_ARGUMENT",
-                                                                      str(exc)), invalid=True)
+            return Denied("INVALID_ARGUMENT", str(exc), self._record(entry, "invalid", "INVALID_ARGUMENT", str(exc)),
+                          invalid=True)
         except KeyStoreError as exc:
             self.audit.rollback(mark)
-            self._record(entry, now, "error", "KEY_STORE", str(exc))
+            self._record(entry, "error", "KEY_STORE", str(exc))
             return Failed(str(exc))
 
     def _entry(self, request: BurnRequest | MintRequest) -> _Audit:
+        now = self._clock()
+        when = dt.datetime.fromtimestamp(now, dt.UTC)
         summary: dict[str, Any] = {"caller": request.caller[:200], "current_slot": request.current_slot,
                                    "tx_bytes": len(request.tx_cbor)}
         if isinstance(request, BurnRequest):
             summary.update(request_id=request.request_id[:200], purpose=request.purpose,
                            generation_ids=len(request.generation_ids))
-            return _Audit("burn", summary)
-        summary.update(quantity=request.quantity, operator_note=request.operator_note[:MAX_NOTE_CHARS])
-        return _Audit("mint", summary)
+            kind = "burn"
+        else:
+            summary.update(quantity=request.quantity, operator_note=request.operator_note[:MAX_NOTE_CHARS])
+            kind = "mint"
+        return _Audit(kind, summary, now, when.isoformat(timespec="milliseconds"), when.date().isoformat())
 
-    def _record(self, entry: _Audit, now: float, decision: str, reason: str = "", detail: str = "") -> str:
-        line: dict[str, Any] = {
-            "ts": dt.datetime.fromtimestamp(now, dt.UTC).isoformat(timespec="milliseconds"),
-            "kind": entry.kind, "request": entry.request, "decision": decision, **entry.extra}
+    def _record(self, entry: _Audit, decision: str, reason: str = "", detail: str = "") -> str:
+        line: dict[str, Any] = {"ts": entry.ts, "kind": entry.kind, "request": entry.request, "decision": decision,
+                                **entry.extra}
         if reason:
             line["reason"], line["detail"] = reason, detail[:500]
         return self.audit.append(line)
@@ -218,9 +241,9 @@ class SignerCore:
         return tx
 
     def _witness_set(self, tx_id: bytes, roles: Sequence[KeyRole]) -> bytes:
-        return cbor2.dumps({0: [[self._public[role], self.keys.sign(role, tx_id)] for role in roles]})
+        return witness_set_cbor([(self._public[role], self.keys.sign(role, tx_id)) for role in roles])
 
-    def _burn(self, request: BurnRequest, entry: _Audit, now: float) -> Signed:
+    def _burn(self, request: BurnRequest, entry: _Audit) -> Signed:
         if request.purpose != PURPOSE_BURN_BATCH:
             raise Refusal("PURPOSE_UNSUPPORTED", f"purpose {request.purpose} is not supported")
         ids = request.generation_ids
@@ -228,9 +251,10 @@ class SignerCore:
             raise Refusal("TOO_MANY_GENERATION_IDS",
                           f"{len(ids)} generation ids; at most {self.policy.caps.max_generation_ids} per request")
         _check_generation_ids(ids)
-        entry.request["root"] = merkle.merkle_root(ids).hex()
+        root = merkle.merkle_root(ids)
+        entry.request["root"] = root.hex()
         tx = self._decode(request.tx_cbor, entry)
-        plan = check_burn(tx, ids, request.current_slot, self.policy)
+        plan = check_burn(tx, ids, request.current_slot, self.policy, root)
         tx_id = plan.tx_id.hex()
         entry.extra.update(tokens=plan.tokens, fee_lovelace=plan.fee_lovelace)
         roles: list[KeyRole] = ["payment", "policy"] if plan.sign_with_policy_key else ["payment"]
@@ -242,21 +266,21 @@ class SignerCore:
                 # Same body ⇒ same metadata root ⇒ same ids: an idempotent retry, not counted twice.
                 witness = self._witness_set(plan.tx_id, roles)
                 entry.extra["replay"] = True
-                return Signed(tx_id, witness, self._record(entry, now, "allow"), plan.tokens, replay=True)
+                return Signed(tx_id, witness, self._record(entry, "allow"), plan.tokens, replay=True)
             raise Refusal("GENERATION_ID_REUSED",
                           f"{len(used)} generation id(s) were signed before, e.g. {', '.join(used[:3])}")
-        day = utc_day(now)
+        day = entry.day
         signed_today = self.state.tokens_on(day)
         if signed_today + plan.tokens > self.policy.caps.max_tokens_per_day:
             raise Refusal("TOKENS_PER_DAY_OVER_CAP",
                           f"{signed_today} tokens signed on {day} (UTC); {plan.tokens} more exceeds the cap of "
                           f"{self.policy.caps.max_tokens_per_day}")
         witness = self._witness_set(plan.tx_id, roles)
-        audit_id = self._record(entry, now, "allow")
-        self.state.record(SignedTx(tx_id, "burn", plan.tokens, day, plan.root.hex(), audit_id), ids, now)
+        audit_id = self._record(entry, "allow")
+        self.state.record(SignedTx(tx_id, "burn", plan.tokens, day, entry.request["root"], audit_id), ids, entry.now)
         return Signed(tx_id, witness, audit_id, plan.tokens)
 
-    def _mint(self, request: MintRequest, entry: _Audit, now: float) -> Signed:
+    def _mint(self, request: MintRequest, entry: _Audit) -> Signed:
         if not self.mint_ceremony_enabled:
             raise Refusal("MINT_CEREMONY_DISABLED",
                           "the mint ceremony is off; the operator must start the signer with --enable-mint-ceremony")
@@ -269,7 +293,7 @@ class SignerCore:
         witness = self._witness_set(tx.tx_id, ["payment", "policy"])
         if self.state.signed_tx(tx_id) is not None:
             entry.extra["replay"] = True
-            return Signed(tx_id, witness, self._record(entry, now, "allow"), request.quantity, replay=True)
-        audit_id = self._record(entry, now, "allow")
-        self.state.record(SignedTx(tx_id, "mint", request.quantity, utc_day(now), "", audit_id), (), now)
+            return Signed(tx_id, witness, self._record(entry, "allow"), request.quantity, replay=True)
+        audit_id = self._record(entry, "allow")
+        self.state.record(SignedTx(tx_id, "mint", request.quantity, entry.day, "", audit_id), (), entry.now)
         return Signed(tx_id, witness, audit_id, request.quantity)

@@ -163,8 +163,10 @@ def _mint_of(tx: DecodedTx, cfg: PolicyConfig) -> int:
     return total
 
 
-def check_burn(tx: DecodedTx, generation_ids: Sequence[str], current_slot: int, cfg: PolicyConfig) -> BurnPlan:
-    """Every stateless rule for a burn batch; returns what the stateful checks need."""
+def check_burn(tx: DecodedTx, generation_ids: Sequence[str], current_slot: int, cfg: PolicyConfig,
+               root: bytes | None = None) -> BurnPlan:
+    """Every stateless rule for a burn batch; returns what the stateful checks need. ``root`` is the
+    ids' Merkle root when the caller computed it already."""
     if len(generation_ids) > cfg.caps.max_generation_ids:
         raise Refusal("TOO_MANY_GENERATION_IDS",
                       f"{len(generation_ids)} generation ids; at most {cfg.caps.max_generation_ids} per request")
@@ -181,7 +183,7 @@ def check_burn(tx: DecodedTx, generation_ids: Sequence[str], current_slot: int, 
         raise Refusal("TOKENS_PER_TX_OVER_CAP",
                       f"{burned} tokens in one transaction exceeds the cap of {cfg.caps.max_tokens_per_tx}")
     commitment = read_batch_commitment(tx)
-    root = merkle.merkle_root(generation_ids)
+    root = merkle.merkle_root(generation_ids) if root is None else root
     if commitment.count != len(generation_ids) or commitment.root != root:
         raise Refusal("METADATA_MISMATCH", "metadata count or Merkle root differs from the generation ids sent")
     return BurnPlan(tx_id=tx.tx_id, tokens=burned, fee_lovelace=fee, root=root,
