@@ -89,9 +89,10 @@ async def start(settings: SignerSettings, *, mint_ceremony: bool = False) -> Run
         raise
     batcher = Batcher(core, batch_max=settings.batch_max, queue_limit=settings.queue_limit)
     batcher.start()
-    servicer = SignerServicer(core, batcher)
+    tls = _tls(settings)
+    servicer = SignerServicer(core, batcher, tls=tls is not None)
     server = await serve([(signer_pb2_grpc.add_SignerServiceServicer_to_server, servicer)], settings.listen,
-                         service_names=[SERVICE_NAME], tls=_tls(settings), max_message_bytes=1024 * 1024)
+                         service_names=[SERVICE_NAME], tls=tls, max_message_bytes=1024 * 1024)
     health = None
     if settings.metrics_listen:
         host, _, port = settings.metrics_listen.rpartition(":")

@@ -1,8 +1,14 @@
 """Group commit: requests queue up while the previous batch is being made durable, then go together.
 
-With one caller each batch holds one request (one fsync per signature); with many callers a batch
-holds up to ``batch_max`` requests and one fsync covers them all. Decisions are made on the event loop
-(CPU only); the commit, which waits for the disk when fsync is on, runs on one worker thread. The
+When nothing waits for the disk (``SIGNER_FSYNC=false`` with the file key store) a request is decided
+and committed right in its handler, synchronously: there is no disk wait to share, and no hand-over to
+another task or thread to pay for. With fsync on, requests queue and the batcher task takes them in
+batches of up to ``batch_max``, deciding each batch on the event loop (CPU only). A batch of several
+requests commits the SQLite transaction on the worker thread while the loop fsyncs the audit log, so
+the loop is free for the next batch's requests meanwhile; a lone request (light load, one caller)
+commits on the loop, with the audit fsync on the log's own thread alongside, because two thread
+hand-overs cost more than the wait. Either way a batch is answered only after both syncs. A PKCS#11
+token may block for milliseconds per signature, so with it the whole batch runs on the worker. The
 queue is bounded (a full queue is an immediate ``QueueFull``).
 """
 
@@ -10,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
 from prometheus_client import Histogram
@@ -36,11 +43,18 @@ class Batcher:
     def __init__(self, core: SignerCore, *, batch_max: int = 64, queue_limit: int = 1024) -> None:
         self.core = core
         self.batch_max = batch_max
-        self._queue: asyncio.Queue[_Item] = asyncio.Queue(maxsize=queue_limit)
+        self.queue_limit = queue_limit
+        self._waiting: deque[_Item] = deque()
+        self._wakeup: asyncio.Future[None] | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="signer-core")
         self._task: asyncio.Task[None] | None = None
         self.broken: str | None = None  # set when the disk refused a write; every later request fails
         self.broken_event = asyncio.Event()
+
+    @property
+    def inline(self) -> bool:
+        """True when a request is decided and committed in its handler (nothing waits for a disk or a token)."""
+        return self.core.decide_on_loop and not self.core.durable
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="signer-batcher")
@@ -50,8 +64,8 @@ class Batcher:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        while not self._queue.empty():
-            _, future = self._queue.get_nowait()
+        while self._waiting:
+            _, future = self._waiting.popleft()
             if not future.done():
                 future.set_result(Failed("the signer is shutting down"))
         self._executor.shutdown(wait=True)
@@ -59,44 +73,68 @@ class Batcher:
     async def submit(self, request: BurnRequest | MintRequest) -> Outcome:
         if self.broken:
             return Failed(self.broken)
+        if self.inline:
+            # Synchronous from here to the outcome: no other request can interleave, nor can a caller's
+            # cancellation interrupt the decision half-way.
+            BATCH_SIZE.observe(1)
+            try:
+                return self.core.decide([request]).commit()[0]
+            except Exception as exc:
+                return self._break(exc, 1)[0]
+        if len(self._waiting) >= self.queue_limit:
+            raise QueueFull(f"more than {self.queue_limit} requests are waiting")
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        try:
-            self._queue.put_nowait((request, future))
-        except asyncio.QueueFull:
-            raise QueueFull(f"more than {self._queue.maxsize} requests are waiting") from None
+        self._waiting.append((request, future))
+        if self._wakeup is not None and not self._wakeup.done():
+            self._wakeup.set_result(None)
         # A caller that goes away cancels only its wait: the batch still decides (and audits) the request,
         # and an identical retry gets the same witnesses back.
         return await future
 
+    def _break(self, exc: Exception, count: int) -> list[Outcome]:
+        # The state or the audit log could not be made durable (or a bug): stop signing rather than guess.
+        # The message names the failure, never a key (key stores raise none here).
+        detail = str(exc) if isinstance(exc, SignerError) else f"internal error ({type(exc).__name__})"
+        log.exception("signer_broken", detail=detail)
+        self.broken = f"the signer stopped signing: {detail}"
+        self.broken_event.set()
+        return [Failed(self.broken)] * count
+
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            batch = [await self._queue.get()]
-            while len(batch) < self.batch_max and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
+            if not self._waiting:
+                self._wakeup = loop.create_future()
+                await self._wakeup
+                continue
+            batch = [self._waiting.popleft() for _ in range(min(self.batch_max, len(self._waiting)))]
             requests = [request for request, _ in batch]
             BATCH_SIZE.observe(len(requests))
             try:
-                # Deciding is CPU work and runs here; committing waits for the disk, so with fsync on it
-                # runs on the worker thread while the loop keeps accepting the next batch's requests.
-                # A PKCS#11 token may take milliseconds per signature (a network HSM, more): then the whole
-                # batch runs on the worker.
-                outcomes: list[Outcome]
-                if not self.core.decide_on_loop:
-                    outcomes = await loop.run_in_executor(self._executor, self.core.process, requests)
-                elif self.core.durable:
-                    pending = self.core.decide(requests)
-                    outcomes = await loop.run_in_executor(self._executor, pending.commit)
-                else:
-                    outcomes = self.core.decide(requests).commit()
+                outcomes = await self._commit_batch(loop, requests)
+            except asyncio.CancelledError:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_result(Failed("the signer is shutting down"))
+                raise
             except Exception as exc:
-                # The state or the audit log could not be made durable (or a bug): stop signing rather
-                # than guess. The message names the failure, never a key (key stores raise none here).
-                detail = str(exc) if isinstance(exc, SignerError) else f"internal error ({type(exc).__name__})"
-                log.exception("signer_broken", detail=detail)
-                self.broken = f"the signer stopped signing: {detail}"
-                self.broken_event.set()
-                outcomes = [Failed(self.broken)] * len(batch)
+                outcomes = self._break(exc, len(batch))
             for (_, future), outcome in zip(batch, outcomes, strict=True):
                 if not future.done():
                     future.set_result(outcome)
+
+    async def _commit_batch(self, loop: asyncio.AbstractEventLoop,
+                            requests: list[BurnRequest | MintRequest]) -> list[Outcome]:
+        if not self.core.decide_on_loop:
+            return await loop.run_in_executor(self._executor, self.core.process, requests)
+        pending = self.core.decide(requests)
+        if len(requests) == 1 and not self._waiting:
+            # Light load: commit right here. The loop waits for the disk, but nothing else is waiting for
+            # the loop, and a hand-over to the worker and back would cost more CPU than the wait.
+            return pending.commit()
+        committed = loop.run_in_executor(self._executor, pending.commit_state)
+        try:
+            pending.sync_audit()  # the audit log's fsync, here, while the worker commits the database's
+        finally:
+            outcomes = await committed  # both must be done before anything leaves, even when one failed
+        return outcomes

@@ -7,6 +7,7 @@ INVALID_ARGUMENT (also audited); a signer that cannot write its state or audit l
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import grpc
@@ -29,19 +30,28 @@ LATENCY = Histogram("creatorpass_signer_request_seconds", "Time from request to 
                     buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1.0))
 
 
-def caller_of(context: grpc.aio.ServicerContext[Any, Any]) -> str:
+def caller_of(context: grpc.aio.ServicerContext[Any, Any], tls: bool = True) -> str:
     """Who asked: the client certificate's common name under mTLS, else the transport peer."""
-    auth = context.auth_context()
-    names = list(auth.get("x509_common_name") or auth.get("x509_subject_alternative_name") or [])
-    if names:
-        return "cn:" + bytes(names[0]).decode(errors="replace")
+    if tls:
+        auth = context.auth_context()
+        names = list(auth.get("x509_common_name") or auth.get("x509_subject_alternative_name") or [])
+        if names:
+            return "cn:" + bytes(names[0]).decode(errors="replace")
     return str(context.peer())
 
 
 class SignerServicer(signer_pb2_grpc.SignerServiceServicer):
-    def __init__(self, core: SignerCore, batcher: Batcher) -> None:
+    """Every request passes here, so the per-request work is kept small: the logger is bound once (after
+    logging is configured), metric children are looked up once, and without TLS there are no certificates
+    to read."""
+
+    def __init__(self, core: SignerCore, batcher: Batcher, *, tls: bool = True) -> None:
         self.core = core
         self.batcher = batcher
+        self.tls = tls
+        self._log = log.bind()  # a lazy proxy would rebuild the logger on every call
+        self._allowed = {kind: DECISIONS.labels(kind, "allow", "") for kind in ("burn", "mint")}
+        self._tokens = {kind: TOKENS.labels(kind) for kind in ("burn", "mint")}
 
     async def GetIdentity(self, request: signer_pb2.GetIdentityRequest,
                           context: grpc.aio.ServicerContext[Any, Any]) -> signer_pb2.Identity:
@@ -67,14 +77,14 @@ class SignerServicer(signer_pb2_grpc.SignerServiceServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "far too many generation ids")
         burn = BurnRequest(tx_cbor=request.tx_cbor, purpose=int(request.purpose),
                            generation_ids=tuple(request.generation_ids), request_id=request.request_id,
-                           current_slot=request.current_slot, caller=caller_of(context))
+                           current_slot=request.current_slot, caller=caller_of(context, self.tls))
         return await self._answer("burn", burn, context)
 
     async def SignMintCeremony(self, request: signer_pb2.SignMintCeremonyRequest,
                                context: grpc.aio.ServicerContext[Any, Any]) -> signer_pb2.SignTransactionResponse:
         await self._check_size(request.tx_cbor, context)
         mint = MintRequest(tx_cbor=request.tx_cbor, quantity=request.quantity, operator_note=request.operator_note,
-                           current_slot=request.current_slot, caller=caller_of(context))
+                           current_slot=request.current_slot, caller=caller_of(context, self.tls))
         return await self._answer("mint", mint, context)
 
     async def _check_size(self, tx_cbor: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> None:
@@ -84,22 +94,24 @@ class SignerServicer(signer_pb2_grpc.SignerServiceServicer):
 
     async def _answer(self, kind: str, request: BurnRequest | MintRequest,
                       context: grpc.aio.ServicerContext[Any, Any]) -> signer_pb2.SignTransactionResponse:
-        with LATENCY.time():
-            try:
-                outcome: Outcome = await self.batcher.submit(request)
-            except QueueFull as exc:
-                await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+        start = time.perf_counter()
+        try:
+            outcome: Outcome = await self.batcher.submit(request)
+        except QueueFull as exc:
+            LATENCY.observe(time.perf_counter() - start)
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+        LATENCY.observe(time.perf_counter() - start)
         if isinstance(outcome, Signed):
-            DECISIONS.labels(kind, "allow", "").inc()
+            self._allowed[kind].inc()
             if not outcome.replay:
-                TOKENS.labels(kind).inc(outcome.tokens)
-            log.debug("signed", kind=kind, tx_id=outcome.tx_id, tokens=outcome.tokens, replay=outcome.replay,
-                     audit_id=outcome.audit_id)
+                self._tokens[kind].inc(outcome.tokens)
+            self._log.debug("signed", kind=kind, tx_id=outcome.tx_id, tokens=outcome.tokens, replay=outcome.replay,
+                            audit_id=outcome.audit_id)
             return signer_pb2.SignTransactionResponse(tx_id=outcome.tx_id, witness_set_cbor=outcome.witness_set_cbor,
                                                       audit_id=outcome.audit_id)
         if isinstance(outcome, Failed):
             DECISIONS.labels(kind, "error", "").inc()
-            log.error("sign_failed", kind=kind, detail=outcome.detail)
+            self._log.error("sign_failed", kind=kind, detail=outcome.detail)
             await context.abort(grpc.StatusCode.UNAVAILABLE, outcome.detail)
         assert isinstance(outcome, Denied)
         return await self._deny(kind, outcome, context)
@@ -107,7 +119,7 @@ class SignerServicer(signer_pb2_grpc.SignerServiceServicer):
     async def _deny(self, kind: str, outcome: Denied,
                     context: grpc.aio.ServicerContext[Any, Any]) -> signer_pb2.SignTransactionResponse:
         DECISIONS.labels(kind, "invalid" if outcome.invalid else "deny", outcome.reason).inc()
-        log.warning("refused", kind=kind, reason=outcome.reason, detail=outcome.detail, audit_id=outcome.audit_id)
+        self._log.warning("refused", kind=kind, reason=outcome.reason, detail=outcome.detail, audit_id=outcome.audit_id)
         if outcome.invalid:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, outcome.detail)
         refusal = signer_pb2.Refusal(reason=signer_pb2.RefusalReason.Value(outcome.reason), detail=outcome.detail,
