@@ -5,9 +5,10 @@ and committed right in its handler, synchronously: there is no disk wait to shar
 another task or thread to pay for. With fsync on, requests queue and the batcher task takes them in
 batches of up to ``batch_max``, deciding each batch on the event loop (CPU only). A batch of several
 requests commits the SQLite transaction on the worker thread while the loop fsyncs the audit log, so
-the loop is free for the next batch's requests meanwhile; a lone request (light load, one caller)
-commits on the loop, with the audit fsync on the log's own thread alongside, because two thread
-hand-overs cost more than the wait. Either way a batch is answered only after both syncs. A PKCS#11
+the loop is free for the next batch's requests meanwhile; with one caller at a time (no batch of
+several, and no request arriving during a commit, for ``CONCURRENT_WINDOW_S``) a request commits on the
+loop, with the audit fsync on the log's own thread alongside, because two thread hand-overs cost more
+than the wait. Either way a batch is answered only after both syncs. A PKCS#11
 token may block for milliseconds per signature, so with it the whole batch runs on the worker. The
 queue is bounded (a full queue is an immediate ``QueueFull``).
 """
@@ -31,6 +32,7 @@ _Item = tuple[BurnRequest | MintRequest, "asyncio.Future[Outcome]"]
 
 
 log = get_logger("signer.batcher")
+CONCURRENT_WINDOW_S = 0.1  # how long one sign of concurrent callers keeps batches committing on the worker
 BATCH_SIZE = Histogram("creatorpass_signer_batch_size", "Requests decided per group commit",
                        buckets=(1, 2, 4, 8, 16, 32, 64, 128))
 
@@ -48,6 +50,8 @@ class Batcher:
         self._wakeup: asyncio.Future[None] | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="signer-core")
         self._task: asyncio.Task[None] | None = None
+        self._committing = False  # a batch's commit is running on the worker
+        self._concurrent_until = 0.0  # loop time until which callers count as concurrent (see _commit_batch)
         self.broken: str | None = None  # set when the disk refused a write; every later request fails
         self.broken_event = asyncio.Event()
 
@@ -83,7 +87,10 @@ class Batcher:
                 return self._break(exc, 1)[0]
         if len(self._waiting) >= self.queue_limit:
             raise QueueFull(f"more than {self.queue_limit} requests are waiting")
-        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        if self._committing:
+            self._concurrent_until = loop.time() + CONCURRENT_WINDOW_S
+        future: asyncio.Future[Outcome] = loop.create_future()
         self._waiting.append((request, future))
         if self._wakeup is not None and not self._wakeup.done():
             self._wakeup.set_result(None)
@@ -108,6 +115,8 @@ class Batcher:
                 await self._wakeup
                 continue
             batch = [self._waiting.popleft() for _ in range(min(self.batch_max, len(self._waiting)))]
+            if len(batch) > 1 or self._waiting:
+                self._concurrent_until = loop.time() + CONCURRENT_WINDOW_S
             requests = [request for request, _ in batch]
             BATCH_SIZE.observe(len(requests))
             try:
@@ -128,13 +137,19 @@ class Batcher:
         if not self.core.decide_on_loop:
             return await loop.run_in_executor(self._executor, self.core.process, requests)
         pending = self.core.decide(requests)
-        if len(requests) == 1 and not self._waiting:
-            # Light load: commit right here. The loop waits for the disk, but nothing else is waiting for
-            # the loop, and a hand-over to the worker and back would cost more CPU than the wait.
+        if loop.time() >= self._concurrent_until:
+            # One caller at a time: commit right here. The loop waits for the disk, but nothing else waits
+            # for the loop, and a hand-over to the worker and back would cost more CPU than the wait.
             return pending.commit()
+        # Concurrent callers: keep the loop free during the disk's sync, so their requests are received
+        # and queue up for the next batch (with the loop blocked they would trickle in one by one).
+        self._committing = True
         committed = loop.run_in_executor(self._executor, pending.commit_state)
         try:
             pending.sync_audit()  # the audit log's fsync, here, while the worker commits the database's
         finally:
-            outcomes = await committed  # both must be done before anything leaves, even when one failed
+            try:
+                outcomes = await committed  # both must be done before anything leaves, even when one failed
+            finally:
+                self._committing = False
         return outcomes
