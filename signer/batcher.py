@@ -3,14 +3,14 @@
 When nothing waits for the disk (``SIGNER_FSYNC=false`` with the file key store) a request is decided
 and committed right in its handler, synchronously: there is no disk wait to share, and no hand-over to
 another task or thread to pay for. With fsync on, requests queue and the batcher task takes them in
-batches of up to ``batch_max``, deciding each batch on the event loop (CPU only). A batch of several
-requests commits the SQLite transaction on the worker thread while the loop fsyncs the audit log, so
-the loop is free for the next batch's requests meanwhile; with one caller at a time (no batch of
-several, and no request arriving during a commit, for ``CONCURRENT_WINDOW_S``) a request commits on the
-loop, with the audit fsync on the log's own thread alongside, because two thread hand-overs cost more
-than the wait. Either way a batch is answered only after both syncs. A PKCS#11
-token may block for milliseconds per signature, so with it the whole batch runs on the worker. The
-queue is bounded (a full queue is an immediate ``QueueFull``).
+batches of up to ``batch_max``, deciding each batch on the event loop (CPU only) and committing it
+with the SQLite commit and the audit log's fsync running alongside (the latter on the log's own
+thread); a batch is answered only after both. While callers are concurrent the commit runs on the
+worker thread, so the loop stays free to take the next batch's requests; with one caller at a time
+(no batch of several, and no request arriving during a commit, for ``CONCURRENT_WINDOW_S``) it runs on
+the loop, because a hand-over to the worker and back costs more CPU than the wait. A PKCS#11 token may
+block for milliseconds per signature, so with it the whole batch runs on the worker. The queue is
+bounded (a full queue is an immediate ``QueueFull``).
 """
 
 from __future__ import annotations
@@ -141,15 +141,10 @@ class Batcher:
             # One caller at a time: commit right here. The loop waits for the disk, but nothing else waits
             # for the loop, and a hand-over to the worker and back would cost more CPU than the wait.
             return pending.commit()
-        # Concurrent callers: keep the loop free during the disk's sync, so their requests are received
+        # Concurrent callers: keep the loop free during the disks' syncs, so their requests are received
         # and queue up for the next batch (with the loop blocked they would trickle in one by one).
         self._committing = True
-        committed = loop.run_in_executor(self._executor, pending.commit_state)
         try:
-            pending.sync_audit()  # the audit log's fsync, here, while the worker commits the database's
+            return await loop.run_in_executor(self._executor, pending.commit)
         finally:
-            try:
-                outcomes = await committed  # both must be done before anything leaves, even when one failed
-            finally:
-                self._committing = False
-        return outcomes
+            self._committing = False

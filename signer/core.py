@@ -98,16 +98,6 @@ class PendingBatch:
                 synced.result()
         return self._outcomes
 
-    def commit_state(self) -> list[Outcome]:
-        """Commit the state only; the caller runs :meth:`sync_audit` alongside, and lets the outcomes leave
-        once both returned."""
-        self._core.state.commit()
-        return self._outcomes
-
-    def sync_audit(self) -> None:
-        if self._written:
-            self._core.audit.sync()
-
 
 def utc_day(epoch_s: float) -> str:
     return dt.datetime.fromtimestamp(epoch_s, dt.UTC).date().isoformat()
