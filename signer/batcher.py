@@ -3,12 +3,12 @@
 When nothing waits for the disk (``SIGNER_FSYNC=false`` with the file key store) a request is decided
 and committed right in its handler, synchronously: there is no disk wait to share, and no hand-over to
 another task or thread to pay for. With fsync on, requests queue and the batcher task takes them in
-batches of up to ``batch_max``, deciding each batch on the event loop (CPU only) and committing it
-with the SQLite commit and the audit log's fsync running alongside (the latter on the log's own
-thread); a batch is answered only after both. While callers are concurrent the commit runs on the
-worker thread, so the loop stays free to take the next batch's requests; with one caller at a time
-(no batch of several, and no request arriving during a commit, for ``CONCURRENT_WINDOW_S``) it runs on
-the loop, because a hand-over to the worker and back costs more CPU than the wait. A PKCS#11 token may
+batches of up to ``batch_max``, deciding each batch on the event loop (CPU only); a batch is answered
+only after the audit log's fsync and the SQLite commit. While callers are concurrent the commit runs
+on the worker thread, with the log's fsync on the log's own thread alongside, so the loop stays free
+to take the next batch's requests; with one caller at a time (no batch of several, and no request
+arriving during a commit, for ``CONCURRENT_WINDOW_S``) it runs on the loop, log first, then database,
+because hand-overs to other threads and back cost more CPU than the wait. A PKCS#11 token may
 block for milliseconds per signature, so with it the whole batch runs on the worker. The queue is
 bounded (a full queue is an immediate ``QueueFull``).
 """
@@ -138,9 +138,10 @@ class Batcher:
             return await loop.run_in_executor(self._executor, self.core.process, requests)
         pending = self.core.decide(requests)
         if loop.time() >= self._concurrent_until:
-            # One caller at a time: commit right here. The loop waits for the disk, but nothing else waits
-            # for the loop, and a hand-over to the worker and back would cost more CPU than the wait.
-            return pending.commit()
+            # One caller at a time: commit right here, the log's fsync then the database's. The loop waits
+            # for the disk, but nothing else waits for the loop, and hand-overs to other threads and back
+            # would cost more CPU than the wait.
+            return pending.commit(overlap=False)
         # Concurrent callers: keep the loop free during the disks' syncs, so their requests are received
         # and queue up for the next batch (with the loop blocked they would trickle in one by one).
         self._committing = True

@@ -87,9 +87,23 @@ class PendingBatch:
         self._outcomes = outcomes
         self._written = written
 
-    def commit(self) -> list[Outcome]:
-        """Commit the state; the audit log's fsync runs alongside the database's. The outcomes may
-        leave only after both."""
+    def commit(self, *, overlap: bool = True) -> list[Outcome]:
+        """Make the decisions durable; the outcomes may leave only after this returns.
+
+        ``overlap``: the audit log's fsync runs on its own thread alongside the database's commit (the
+        shorter wait). Otherwise the log is synced first and the state committed after, on this thread:
+        no hand-over (about 200 µs less CPU here, and the same rate with one caller on this disk), and
+        a power cut between the two leaves the log ahead of the state, never behind it.
+        """
+        if not overlap:
+            try:
+                if self._written:
+                    self._core.audit.sync()
+            except BaseException:
+                self._core.state.rollback()
+                raise
+            self._core.state.commit()
+            return self._outcomes
         synced = self._core.audit.sync_in_background() if self._written else None
         try:
             self._core.state.commit()

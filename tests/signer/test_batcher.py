@@ -23,6 +23,7 @@ class FakeCore:
     def __init__(self, fail: bool = False) -> None:
         self.batches: list[int] = []
         self.commit_threads: list[str] = []
+        self.overlaps: list[bool] = []
         self.release = threading.Event()
         self.entered = threading.Event()
         self.fail = fail
@@ -33,7 +34,8 @@ class FakeCore:
             Signed(tx_id=getattr(r, "request_id", ""), witness_set_cbor=b"", audit_id="a") for r in requests]
         return self
 
-    def commit(self) -> list[Outcome]:
+    def commit(self, *, overlap: bool = True) -> list[Outcome]:
+        self.overlaps.append(overlap)
         on_worker = threading.current_thread().name.startswith("signer-core")
         if on_worker and not any(t.startswith("signer-core") for t in self.commit_threads):
             self.entered.set()
@@ -60,7 +62,7 @@ async def test_waiting_requests_share_a_batch() -> None:
     results = await asyncio.gather(*first, *others)
     assert [r.tx_id for r in results] == [str(i) for i in range(21)]  # type: ignore[union-attr]
     assert core.batches == [2, 8, 8, 3]
-    assert core.commit_threads[0].startswith("signer-core")
+    assert core.commit_threads[0].startswith("signer-core") and all(core.overlaps)
     await batcher.stop()
 
 
@@ -70,7 +72,7 @@ async def test_a_lone_request_commits_on_the_loop() -> None:
     batcher.start()
     outcome = await batcher.submit(request(0))
     assert isinstance(outcome, Signed) and core.batches == [1]
-    assert core.commit_threads == [threading.current_thread().name]
+    assert core.commit_threads == [threading.current_thread().name] and core.overlaps == [False]
     await batcher.stop()
 
 
