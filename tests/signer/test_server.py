@@ -111,8 +111,10 @@ def test_identity_sign_and_refuse_over_grpc(running: Callable[..., SignerProcess
     assert run_cli(["audit", "verify", str(Path(proc.env["SIGNER_DATA_DIR"]) / "audit.jsonl")], {}).returncode == 0
 
 
-def test_state_survives_kill_9(running: Callable[..., SignerProcess], provisioner: Callable[..., Any]) -> None:
-    prov = provisioner()
+@pytest.mark.parametrize("fsync", ["true", "false"])  # the two commit paths: on the loop, and in the handler
+def test_state_survives_kill_9(running: Callable[..., SignerProcess], provisioner: Callable[..., Any],
+                               fsync: str) -> None:
+    prov = provisioner(extra={"SIGNER_FSYNC": fsync})
     proc = running(prov)
     channel, stub = stub_for(proc)
     ids = gen_ids("k9", 4)
