@@ -264,7 +264,7 @@ def run(report: Reporter) -> None:
                        "baseline fixed at 1")
     for run_, fsync in ((durable, True), (relaxed, False)):
         suffix = "" if fsync else "_no_fsync"
-        mode = ("default durability: SQLite FULL commit + audit fsync, overlapped" if fsync else
+        mode = ("default durability: audit fsync + SQLite FULL commit before every reply" if fsync else
                 "SIGNER_FSYNC=false: survives kill -9, not power loss")
         report.figure(metric=f"grpc_signatures_per_s_1_client{suffix}_absolute", value=run_.one, unit="sig/s",
                       baseline=1.0, goal=float(GOAL_PER_S),
