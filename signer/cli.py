@@ -18,6 +18,7 @@ from common.settings import describe_settings, load_settings
 from signer.audit import AuditLog, verify_file
 from signer.certs import generate_certs
 from signer.errors import SignerError
+from signer.healthcheck import health_check
 from signer.identity import build_identity, open_key_store, pkcs11_config
 from signer.keystore import KdfParams, KeyRole, Pkcs11KeyStore, load_skey, read_public_keys, write_key_file
 from signer.keystore.base import ROLES
@@ -174,6 +175,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--enable-mint-ceremony", action="store_true",
                        help="allow SignMintCeremony (positive mints of $CREATE) for this run")
     sub.add_parser("settings", help="list every SIGNER_* variable with its default")
+    sub.add_parser("health-check", help="exit 0 when the running signer answers SERVING (container HEALTHCHECK)")
     return parser
 
 
@@ -194,6 +196,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{var:32} {default:40} {doc}")
         return 0
     settings = load_settings(SignerSettings)
+    if args.command == "health-check":
+        return health_check(settings)
     configure_logging("signer", settings.log_level, json=settings.log_json)
     try:
         if args.command == "keys":

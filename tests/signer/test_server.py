@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from tests.signer.helpers import (
     BurnTx,
     SignerProcess,
     gen_ids,
+    python_env,
     run_cli,
     tx_id_of,
     verify_witnesses,
@@ -195,3 +198,22 @@ def test_mtls(running: Callable[..., SignerProcess], provisioner: Callable[..., 
         proc.stop()
     audit = (Path(prov.env["SIGNER_DATA_DIR"]) / "audit.jsonl").read_text()
     assert '"caller":"cn:creatorpass-gateway"' in audit
+
+
+def test_health_check_subcommand_follows_the_running_signer(running: Callable[..., SignerProcess],
+                                                            provisioner: Callable[..., Any]) -> None:
+    prov = provisioner()
+
+    def health_check() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "signer", "health-check"], env=python_env(prov.env),
+                              capture_output=True, text=True, timeout=60)
+
+    down = health_check()
+    assert down.returncode == 1
+    assert "UNAVAILABLE" in down.stderr
+    proc = running(prov)
+    up = health_check()
+    assert up.returncode == 0, up.stderr
+    assert "SERVING" in up.stdout
+    proc.stop()
+    assert health_check().returncode == 1
