@@ -28,6 +28,7 @@ __all__ = [
     "run_main",
     "secret_field",
     "setting",
+    "settings_table",
 ]
 
 _S = TypeVar("_S", bound="BaseSettings")
@@ -144,6 +145,14 @@ def describe_settings(cls: type[BaseSettings]) -> list[tuple[str, str, str]]:
         default = "" if f.default is MISSING else repr(f.default)
         rows.append((var, default, str(f.metadata.get("doc", ""))))
     return rows
+
+
+def settings_table(cls: type[BaseSettings]) -> str:
+    """Every variable with its default and doc, aligned, for a service's ``settings`` subcommand."""
+    rows = describe_settings(cls)
+    var_w = max(len(r[0]) for r in rows)
+    default_w = max(len(r[1]) for r in rows)
+    return "\n".join(f"{var:{var_w}}  {default:{default_w}}  {doc}".rstrip() for var, default, doc in rows)
 
 
 def run_main(main: Callable[[], int | None]) -> typing.NoReturn:

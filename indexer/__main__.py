@@ -9,7 +9,7 @@ import urllib.error
 import urllib.request
 
 from common.logging import configure_logging
-from common.settings import describe_settings, load_settings, run_main
+from common.settings import load_settings, run_main, settings_table
 from indexer.config import IndexerSettings
 
 HEALTH_CHECK_TIMEOUT_S = 5.0
@@ -36,8 +36,7 @@ def main() -> int:
     parser.add_argument("command", nargs="?", default="serve", choices=("serve", "health-check", "settings"))
     args = parser.parse_args()
     if args.command == "settings":
-        for var, default, doc in describe_settings(IndexerSettings):
-            print(f"{var:34} {default:32} {doc}")
+        print(settings_table(IndexerSettings))
         return 0
     settings = load_settings(IndexerSettings)
     if args.command == "health-check":

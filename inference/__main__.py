@@ -13,7 +13,7 @@ import urllib.request
 from pathlib import Path
 
 from common.logging import configure_logging, get_logger
-from common.settings import describe_settings, load_settings, run_main
+from common.settings import load_settings, run_main, settings_table
 from inference.settings import InferenceSettings
 
 log = get_logger("inference")
@@ -58,8 +58,7 @@ def main() -> int:
     export.add_argument("path", type=Path)
     args = parser.parse_args()
     if args.command == "settings":
-        for var, default, doc in describe_settings(InferenceSettings):
-            print(f"{var:34} {default:28} {doc}")
+        print(settings_table(InferenceSettings))
         return 0
     if args.command == "export-cppn":
         from inference.cppn import cppn_model_bytes

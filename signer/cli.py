@@ -14,7 +14,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from common.logging import configure_logging
-from common.settings import describe_settings, load_settings
+from common.settings import load_settings, settings_table
 from signer.audit import AuditLog, verify_file
 from signer.certs import generate_certs
 from signer.errors import SignerError
@@ -192,8 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps({k: str(v) for k, v in paths.items()}, indent=2))
         return 0
     if args.command == "settings":
-        for var, default, doc in describe_settings(SignerSettings):
-            print(f"{var:32} {default:40} {doc}")
+        print(settings_table(SignerSettings))
         return 0
     settings = load_settings(SignerSettings)
     if args.command == "health-check":

@@ -118,3 +118,15 @@ def test_run_main_exits_2_with_a_clear_message_on_bad_config():
     assert proc.returncode == 2
     assert "configuration error: X_PORT: expected an integer" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_settings_table_aligns_every_variable():
+    from common.settings import settings_table
+
+    lines = settings_table(DemoSettings).splitlines()
+    assert len(lines) == 10
+    assert lines[0].startswith("DEMO_LISTEN ")
+    assert lines[0].endswith("gRPC listen address")
+    assert any(line.startswith("DEMO_API_KEY_FILE ") and "(secret)" in line for line in lines)
+    docs = [doc for _var, _default, doc in describe_settings(DemoSettings)]
+    assert len({line.rindex(doc) for line, doc in zip(lines, docs, strict=True)}) == 1  # docs in one column
