@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from signer import merkle
+from common import merkle
 from signer.audit import AuditLog
 from signer.errors import KeyStoreError, MalformedRequest, Refusal
 from signer.identity import Identity

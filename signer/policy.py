@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from signer import merkle
+from common import merkle
 from signer.errors import Refusal
 from signer.metadata import read_batch_commitment
 from signer.tx import (

@@ -17,8 +17,8 @@ import grpc
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from common import merkle
 from common.settings import load_settings
-from signer import merkle
 from signer.app import build_core
 from signer.chain import blake2b_256
 from signer.core import SignerCore

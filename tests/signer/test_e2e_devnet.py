@@ -31,8 +31,8 @@ from pycardano import (
     Value,
 )
 
+from common import merkle
 from common.rpc.creatorpass.v1 import signer_pb2, signer_pb2_grpc
-from signer import merkle
 from tests.signer.helpers import SignerProcess, gen_ids, verify_witnesses
 from tests.support.devnet_fixture import DevnetProcess
 
