@@ -1,0 +1,1 @@
+"""What every gateway domain shares: settings glue, the error tree, the database, secrets."""

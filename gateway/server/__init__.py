@@ -1,0 +1,1 @@
+"""The app factory, the service container and the domain registry."""

@@ -1,0 +1,142 @@
+"""The gateway's one settings object, grouped by concern, read once from ``GATEWAY_*``.
+
+Secrets (JWT key, Stripe keys, webhook secret, image URL key) come from ``GATEWAY_<NAME>_FILE``; a
+missing one is either generated into the state directory (embedded default, development only) or
+refused at start-up when ``GATEWAY_REQUIRE_SECRETS`` is on (production). Invalid values exit 2 with
+a message naming the variable (``common.settings.run_main``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from common.settings import BaseSettings, ConfigError, secret_field, setting
+
+__all__ = ["CreditPack", "GatewaySettings", "parse_packs"]
+
+
+@dataclass(frozen=True)
+class CreditPack:
+    """A server-side credit pack: the client names a pack, never an amount."""
+
+    id: str
+    credits: int
+    amount: int  # in the currency's smallest unit (cents)
+    currency: str
+    label: str
+
+
+def parse_packs(raw: str) -> tuple[CreditPack, ...]:
+    """``id:credits:amount:currency[:label];…`` → packs; raises ConfigError on any malformed entry."""
+    packs: list[CreditPack] = []
+    for item in (part.strip() for part in raw.split(";")):
+        if not item:
+            continue
+        fields = item.split(":", 4)
+        if len(fields) < 4:
+            raise ConfigError(f"GATEWAY_CREDIT_PACKS: {item!r} is not id:credits:amount:currency[:label]")
+        pack_id, credits_raw, amount_raw, currency = (f.strip() for f in fields[:4])
+        if not pack_id.replace("-", "").replace("_", "").isalnum():
+            raise ConfigError(f"GATEWAY_CREDIT_PACKS: pack id {pack_id!r} must be letters, digits, - or _")
+        try:
+            credits, amount = int(credits_raw), int(amount_raw)
+        except ValueError:
+            raise ConfigError(f"GATEWAY_CREDIT_PACKS: {item!r}: credits and amount must be integers") from None
+        if credits <= 0 or amount < 50:
+            raise ConfigError(f"GATEWAY_CREDIT_PACKS: {item!r}: credits > 0 and amount >= 50 (Stripe's minimum)")
+        if len(currency) != 3 or not currency.isalpha():
+            raise ConfigError(f"GATEWAY_CREDIT_PACKS: {item!r}: currency must be an ISO code such as usd")
+        label = fields[4].strip() if len(fields) > 4 else f"{credits} credits"
+        if any(p.id == pack_id for p in packs):
+            raise ConfigError(f"GATEWAY_CREDIT_PACKS: pack id {pack_id!r} appears twice")
+        packs.append(CreditPack(pack_id, credits, amount, currency.lower(), label))
+    return tuple(packs)
+
+
+@dataclass(frozen=True)
+class GatewaySettings(BaseSettings):
+    env_prefix: ClassVar[str] = "GATEWAY_"
+
+    # --- server ---
+    host: str = setting("127.0.0.1", "HTTP listen address (0.0.0.0 only behind a reverse proxy)")
+    port: int = setting(8080, "HTTP port")
+    public_url: str = setting("", "Public base URL for links in responses and Stripe redirects; '' = http://host:port")
+    cors_origins: tuple[str, ...] = setting((), "Comma-separated origins allowed by CORS ('' = same origin only)")
+    max_body_bytes: int = setting(64 * 1024, "Largest accepted request body (webhooks included)")
+    state_dir: Path = setting(Path("var/gateway"), "Directory for the database, images and generated dev secrets")
+    require_secrets: bool = setting(False, "Refuse to start when a secret file is missing (production)")
+    log_level: str = setting("INFO", "Log level", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    log_json: bool = setting(True, "JSON log lines (false: console)")
+
+    # --- database ---
+    database_url: str = setting("", "'' = SQLite in state_dir; sqlite:///path; postgresql://… (replicas)")
+
+    # --- accounts ---
+    jwt_secret: str = secret_field("HMAC key for access tokens (>= 32 bytes)")
+    access_token_ttl_s: int = setting(900, "Lifetime of an access token")
+    refresh_token_ttl_s: int = setting(30 * 24 * 3600, "Lifetime of a refresh token (rotated at every use)")
+    password_min_length: int = setting(10, "Minimum password length")
+    auth_rate_per_minute: int = setting(10, "Sign-ups / logins allowed per client address and per email a minute")
+
+    # --- billing ---
+    credit_packs: str = setting("pack10:10:500:usd:10 credits for $5.00", "Packs as id:credits:amount:currency:label;…")
+    stripe_secret_key: str = secret_field("Stripe secret key (sk_live_… / sk_test_…)")
+    stripe_webhook_secret: str = secret_field("Webhook endpoint signing secret (whsec_…)")
+    stripe_publishable_key: str = setting("", "Publishable key for Stripe Elements on the page (pk_…)")
+    stripe_api_base: str = setting("", "Stripe API base URL; '' = api.stripe.com (the sandbox sets its own URL)")
+    stripe_max_network_retries: int = setting(2, "Retries of Stripe API calls on network errors (idempotent keys)")
+    stripe_timeout_s: float = setting(20.0, "Timeout of one Stripe API call")
+
+    # --- generations ---
+    inference_target: str = setting("127.0.0.1:50053", "Inference gRPC target(s), comma-separated")
+    inference_model: str = setting("", "Model name ('' = the server's default)")
+    generation_timeout_s: float = setting(120.0, "Deadline of one generation at inference")
+    hold_timeout_s: int = setting(300, "A credit hold not resolved within this is voided by the sweeper")
+    sweep_interval_s: float = setting(5.0, "How often expired holds are voided")
+    on_client_disconnect: str = setting(
+        "continue", "When a waiting client goes away: continue (charged if delivered) or cancel",
+        choices=("continue", "cancel"),
+    )
+    max_concurrent_generations: int = setting(64, "Generations in flight in this process; more get 503")
+    image_url_secret: str = secret_field("HMAC key for expiring signed image URLs")
+    image_url_ttl_s: int = setting(3600, "Lifetime of a signed image URL")
+
+    # --- chain: indexer and signer ---
+    indexer_target: str = setting("127.0.0.1:50051", "Indexer gRPC target")
+    signer_target: str = setting("unix:var/run/signer.sock", "Signer gRPC target (unix:PATH or host:port with mTLS)")
+    network: str = setting("devnet", "Cardano network", choices=("devnet", "preview", "preprod", "mainnet"))
+    asset_policy_id: str = setting("", "$CREATE policy id (56 hex); '' = read from the signer's identity")
+    asset_name_hex: str = setting("", "$CREATE asset name (hex); '' = read from the signer's identity")
+
+    def validate(self) -> None:
+        parse_packs(self.credit_packs)
+        if not 1 <= self.port <= 65535:
+            raise ConfigError("GATEWAY_PORT: must be 1..65535")
+        if self.max_body_bytes < 1024:
+            raise ConfigError("GATEWAY_MAX_BODY_BYTES: must be at least 1024")
+        if self.access_token_ttl_s <= 0 or self.refresh_token_ttl_s <= self.access_token_ttl_s:
+            raise ConfigError("GATEWAY_REFRESH_TOKEN_TTL_S must be longer than GATEWAY_ACCESS_TOKEN_TTL_S (> 0)")
+        if self.hold_timeout_s < self.generation_timeout_s:
+            raise ConfigError("GATEWAY_HOLD_TIMEOUT_S must be at least GATEWAY_GENERATION_TIMEOUT_S")
+        if self.password_min_length < 8:
+            raise ConfigError("GATEWAY_PASSWORD_MIN_LENGTH: at least 8")
+        if self.jwt_secret and len(self.jwt_secret.encode()) < 32:
+            raise ConfigError("GATEWAY_JWT_SECRET_FILE: the key must be at least 32 bytes")
+        if self.database_url and not self.database_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise ConfigError("GATEWAY_DATABASE_URL: sqlite:///PATH or postgresql://…")
+
+    @property
+    def packs(self) -> tuple[CreditPack, ...]:
+        return parse_packs(self.credit_packs)
+
+    @property
+    def base_url(self) -> str:
+        return self.public_url.rstrip("/") or f"http://{self.host}:{self.port}"
+
+    @property
+    def sqlite_path(self) -> Path:
+        if self.database_url.startswith("sqlite:///"):
+            return Path(self.database_url.removeprefix("sqlite:///"))
+        return self.state_dir / "gateway.sqlite3"
