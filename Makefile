@@ -38,7 +38,7 @@ lint: $(STAMP) boundaries typecheck
 	$(VENV)/bin/ruff check .
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy common signer
+	$(VENV)/bin/mypy common signer gateway
 	$(VENV)/bin/mypy devnet indexer inference
 
 boundaries: $(STAMP)
