@@ -25,33 +25,33 @@ _sym_db = _symbol_database.Default()
 from common.rpc.creatorpass.v1 import common_pb2 as creatorpass_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x63reatorpass/v1/signer.proto\x12\x0e\x63reatorpass.v1\x1a\x1b\x63reatorpass/v1/common.proto\"\x14\n\x12GetIdentityRequest\"\xa5\x01\n\x04\x43\x61ps\x12\x18\n\x10max_fee_lovelace\x18\x01 \x01(\x04\x12\x19\n\x11max_sink_lovelace\x18\x02 \x01(\x04\x12\x19\n\x11max_tokens_per_tx\x18\x03 \x01(\x04\x12\x1a\n\x12max_tokens_per_day\x18\x04 \x01(\x04\x12\x15\n\rmax_ttl_slots\x18\x05 \x01(\x04\x12\x1a\n\x12max_generation_ids\x18\x06 \x01(\r\"\xf9\x02\n\x08Identity\x12\x19\n\x11\x63ustodial_address\x18\x01 \x01(\t\x12\x18\n\x10payment_key_hash\x18\x02 \x01(\t\x12\x17\n\x0fpolicy_key_hash\x18\x03 \x01(\t\x12\x11\n\tpolicy_id\x18\x04 \x01(\t\x12\x1a\n\x12policy_script_cbor\x18\x05 \x01(\x0c\x12&\n\x05\x61sset\x18\x06 \x01(\x0b\x32\x17.creatorpass.v1.AssetId\x12+\n\tsink_mode\x18\x07 \x01(\x0e\x32\x18.creatorpass.v1.SinkMode\x12\x14\n\x0csink_address\x18\x08 \x01(\t\x12\x12\n\nnetwork_id\x18\t \x01(\r\x12\"\n\x04\x63\x61ps\x18\n \x01(\x0b\x32\x14.creatorpass.v1.Caps\x12\x11\n\tkey_store\x18\x0b \x01(\t\x12\x1d\n\x15mint_ceremony_enabled\x18\x0c \x01(\x08\x12\x1b\n\x13tokens_signed_today\x18\r \x01(\x04\"\x95\x01\n\x16SignTransactionRequest\x12\x0f\n\x07tx_cbor\x18\x01 \x01(\x0c\x12(\n\x07purpose\x18\x02 \x01(\x0e\x32\x17.creatorpass.v1.Purpose\x12\x16\n\x0egeneration_ids\x18\x03 \x03(\t\x12\x12\n\nrequest_id\x18\x04 \x01(\t\x12\x14\n\x0c\x63urrent_slot\x18\x05 \x01(\x04\"T\n\x17SignTransactionResponse\x12\r\n\x05tx_id\x18\x01 \x01(\t\x12\x18\n\x10witness_set_cbor\x18\x02 \x01(\x0c\x12\x10\n\x08\x61udit_id\x18\x03 \x01(\t\"i\n\x17SignMintCeremonyRequest\x12\x0f\n\x07tx_cbor\x18\x01 \x01(\x0c\x12\x10\n\x08quantity\x18\x02 \x01(\x04\x12\x15\n\roperator_note\x18\x03 \x01(\t\x12\x14\n\x0c\x63urrent_slot\x18\x04 \x01(\x04\"Z\n\x07Refusal\x12-\n\x06reason\x18\x01 \x01(\x0e\x32\x1d.creatorpass.v1.RefusalReason\x12\x0e\n\x06\x64\x65tail\x18\x02 \x01(\t\x12\x10\n\x08\x61udit_id\x18\x03 \x01(\t*P\n\x08SinkMode\x12\x19\n\x15SINK_MODE_UNSPECIFIED\x10\x00\x12\x12\n\x0eSINK_MODE_MINT\x10\x01\x12\x15\n\x11SINK_MODE_ADDRESS\x10\x02*:\n\x07Purpose\x12\x17\n\x13PURPOSE_UNSPECIFIED\x10\x00\x12\x16\n\x12PURPOSE_BURN_BATCH\x10\x01*\x91\x05\n\rRefusalReason\x12\x1e\n\x1aREFUSAL_REASON_UNSPECIFIED\x10\x00\x12\x19\n\x15MALFORMED_TRANSACTION\x10\x01\x12\x17\n\x13PURPOSE_UNSUPPORTED\x10\x02\x12\x16\n\x12OUTPUT_NOT_ALLOWED\x10\x03\x12\x11\n\rMINT_POSITIVE\x10\x04\x12\x17\n\x13MINT_FOREIGN_POLICY\x10\x05\x12\x14\n\x10MINT_NOT_ALLOWED\x10\x06\x12\x1c\n\x18\x43\x45RTIFICATES_NOT_ALLOWED\x10\x07\x12\x1b\n\x17WITHDRAWALS_NOT_ALLOWED\x10\x08\x12\x15\n\x11VOTES_NOT_ALLOWED\x10\t\x12\x19\n\x15PROPOSALS_NOT_ALLOWED\x10\n\x12!\n\x1d\x43OLLATERAL_RETURN_NOT_ALLOWED\x10\x0b\x12\x11\n\rUNKNOWN_FIELD\x10\x0c\x12\x17\n\x13NETWORK_ID_MISMATCH\x10\r\x12\x10\n\x0c\x46\x45\x45_OVER_CAP\x10\x0e\x12\x15\n\x11SINK_ADA_OVER_CAP\x10\x0f\x12\x1a\n\x16TOKENS_PER_TX_OVER_CAP\x10\x10\x12\x1b\n\x17TOKENS_PER_DAY_OVER_CAP\x10\x11\x12\x0f\n\x0bTTL_MISSING\x10\x12\x12\x0f\n\x0bTTL_TOO_FAR\x10\x13\x12\x15\n\x11METADATA_MISMATCH\x10\x14\x12\x18\n\x14GENERATION_ID_REUSED\x10\x15\x12\x1a\n\x16MINT_CEREMONY_DISABLED\x10\x16\x12\x17\n\x13\x42URN_COUNT_MISMATCH\x10\x17\x12\x1b\n\x17TOO_MANY_GENERATION_IDS\x10\x18\x12\x0f\n\x0bTTL_EXPIRED\x10\x19\x32\xa6\x02\n\rSignerService\x12K\n\x0bGetIdentity\x12\".creatorpass.v1.GetIdentityRequest\x1a\x18.creatorpass.v1.Identity\x12\x62\n\x0fSignTransaction\x12&.creatorpass.v1.SignTransactionRequest\x1a\'.creatorpass.v1.SignTransactionResponse\x12\x64\n\x10SignMintCeremony\x12\'.creatorpass.v1.SignMintCeremonyRequest\x1a\'.creatorpass.v1.SignTransactionResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x63reatorpass/v1/signer.proto\x12\x0e\x63reatorpass.v1\x1a\x1b\x63reatorpass/v1/common.proto\"\x14\n\x12GetIdentityRequest\"\xbb\x02\n\x04\x43\x61ps\x12\x18\n\x10max_fee_lovelace\x18\x01 \x01(\x04\x12\x19\n\x11max_sink_lovelace\x18\x02 \x01(\x04\x12\x19\n\x11max_tokens_per_tx\x18\x03 \x01(\x04\x12\x1a\n\x12max_tokens_per_day\x18\x04 \x01(\x04\x12\x15\n\rmax_ttl_slots\x18\x05 \x01(\x04\x12\x1a\n\x12max_generation_ids\x18\x06 \x01(\r\x12\x1c\n\x14max_lovelace_per_day\x18\x07 \x01(\x04\x12\x11\n\tmin_fee_a\x18\x08 \x01(\x04\x12\x11\n\tmin_fee_b\x18\t \x01(\x04\x12\x1b\n\x13\x66\x65\x65_margin_lovelace\x18\n \x01(\x04\x12\x1b\n\x13\x63oins_per_utxo_byte\x18\x0b \x01(\x04\x12\x16\n\x0eslot_tolerance\x18\x0c \x01(\x04\"\xab\x03\n\x08Identity\x12\x19\n\x11\x63ustodial_address\x18\x01 \x01(\t\x12\x18\n\x10payment_key_hash\x18\x02 \x01(\t\x12\x17\n\x0fpolicy_key_hash\x18\x03 \x01(\t\x12\x11\n\tpolicy_id\x18\x04 \x01(\t\x12\x1a\n\x12policy_script_cbor\x18\x05 \x01(\x0c\x12&\n\x05\x61sset\x18\x06 \x01(\x0b\x32\x17.creatorpass.v1.AssetId\x12+\n\tsink_mode\x18\x07 \x01(\x0e\x32\x18.creatorpass.v1.SinkMode\x12\x14\n\x0csink_address\x18\x08 \x01(\t\x12\x12\n\nnetwork_id\x18\t \x01(\r\x12\"\n\x04\x63\x61ps\x18\n \x01(\x0b\x32\x14.creatorpass.v1.Caps\x12\x11\n\tkey_store\x18\x0b \x01(\t\x12\x1d\n\x15mint_ceremony_enabled\x18\x0c \x01(\x08\x12\x1b\n\x13tokens_signed_today\x18\r \x01(\x04\x12\x1c\n\x14lovelace_spent_today\x18\x0e \x01(\x04\x12\x12\n\nclock_slot\x18\x0f \x01(\x04\"\x95\x01\n\x16SignTransactionRequest\x12\x0f\n\x07tx_cbor\x18\x01 \x01(\x0c\x12(\n\x07purpose\x18\x02 \x01(\x0e\x32\x17.creatorpass.v1.Purpose\x12\x16\n\x0egeneration_ids\x18\x03 \x03(\t\x12\x12\n\nrequest_id\x18\x04 \x01(\t\x12\x14\n\x0c\x63urrent_slot\x18\x05 \x01(\x04\"T\n\x17SignTransactionResponse\x12\r\n\x05tx_id\x18\x01 \x01(\t\x12\x18\n\x10witness_set_cbor\x18\x02 \x01(\x0c\x12\x10\n\x08\x61udit_id\x18\x03 \x01(\t\"i\n\x17SignMintCeremonyRequest\x12\x0f\n\x07tx_cbor\x18\x01 \x01(\x0c\x12\x10\n\x08quantity\x18\x02 \x01(\x04\x12\x15\n\roperator_note\x18\x03 \x01(\t\x12\x14\n\x0c\x63urrent_slot\x18\x04 \x01(\x04\"Z\n\x07Refusal\x12-\n\x06reason\x18\x01 \x01(\x0e\x32\x1d.creatorpass.v1.RefusalReason\x12\x0e\n\x06\x64\x65tail\x18\x02 \x01(\t\x12\x10\n\x08\x61udit_id\x18\x03 \x01(\t*P\n\x08SinkMode\x12\x19\n\x15SINK_MODE_UNSPECIFIED\x10\x00\x12\x12\n\x0eSINK_MODE_MINT\x10\x01\x12\x15\n\x11SINK_MODE_ADDRESS\x10\x02*:\n\x07Purpose\x12\x17\n\x13PURPOSE_UNSPECIFIED\x10\x00\x12\x16\n\x12PURPOSE_BURN_BATCH\x10\x01*\xf8\x06\n\rRefusalReason\x12\x1e\n\x1aREFUSAL_REASON_UNSPECIFIED\x10\x00\x12\x19\n\x15MALFORMED_TRANSACTION\x10\x01\x12\x17\n\x13PURPOSE_UNSUPPORTED\x10\x02\x12\x16\n\x12OUTPUT_NOT_ALLOWED\x10\x03\x12\x11\n\rMINT_POSITIVE\x10\x04\x12\x17\n\x13MINT_FOREIGN_POLICY\x10\x05\x12\x14\n\x10MINT_NOT_ALLOWED\x10\x06\x12\x1c\n\x18\x43\x45RTIFICATES_NOT_ALLOWED\x10\x07\x12\x1b\n\x17WITHDRAWALS_NOT_ALLOWED\x10\x08\x12\x15\n\x11VOTES_NOT_ALLOWED\x10\t\x12\x19\n\x15PROPOSALS_NOT_ALLOWED\x10\n\x12!\n\x1d\x43OLLATERAL_RETURN_NOT_ALLOWED\x10\x0b\x12\x11\n\rUNKNOWN_FIELD\x10\x0c\x12\x17\n\x13NETWORK_ID_MISMATCH\x10\r\x12\x10\n\x0c\x46\x45\x45_OVER_CAP\x10\x0e\x12\x15\n\x11SINK_ADA_OVER_CAP\x10\x0f\x12\x1a\n\x16TOKENS_PER_TX_OVER_CAP\x10\x10\x12\x1b\n\x17TOKENS_PER_DAY_OVER_CAP\x10\x11\x12\x0f\n\x0bTTL_MISSING\x10\x12\x12\x0f\n\x0bTTL_TOO_FAR\x10\x13\x12\x15\n\x11METADATA_MISMATCH\x10\x14\x12\x18\n\x14GENERATION_ID_REUSED\x10\x15\x12\x1a\n\x16MINT_CEREMONY_DISABLED\x10\x16\x12\x17\n\x13\x42URN_COUNT_MISMATCH\x10\x17\x12\x1b\n\x17TOO_MANY_GENERATION_IDS\x10\x18\x12\x0f\n\x0bTTL_EXPIRED\x10\x19\x12\x1b\n\x17SINK_OUTPUT_NOT_ALLOWED\x10\x1a\x12\x1d\n\x19LOVELACE_PER_DAY_OVER_CAP\x10\x1b\x12\x14\n\x10SLOT_OUT_OF_SYNC\x10\x1c\x12\x16\n\x12\x43\x41LLER_NOT_ALLOWED\x10\x1d\x12\x11\n\rCEREMONY_ONLY\x10\x1e\x12\x1e\n\x1a\x43\x45REMONY_QUANTITY_MISMATCH\x10\x1f\x12\x11\n\rCEREMONY_USED\x10 \x12\x1a\n\x16RESIGN_NO_SHARED_INPUT\x10!\x12\x19\n\x15RESIGN_TTL_NOT_PASSED\x10\"2\xa6\x02\n\rSignerService\x12K\n\x0bGetIdentity\x12\".creatorpass.v1.GetIdentityRequest\x1a\x18.creatorpass.v1.Identity\x12\x62\n\x0fSignTransaction\x12&.creatorpass.v1.SignTransactionRequest\x1a\'.creatorpass.v1.SignTransactionResponse\x12\x64\n\x10SignMintCeremony\x12\'.creatorpass.v1.SignMintCeremonyRequest\x1a\'.creatorpass.v1.SignTransactionResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'creatorpass.v1.signer_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SINKMODE']._serialized_start=1083
-  _globals['_SINKMODE']._serialized_end=1163
-  _globals['_PURPOSE']._serialized_start=1165
-  _globals['_PURPOSE']._serialized_end=1223
-  _globals['_REFUSALREASON']._serialized_start=1226
-  _globals['_REFUSALREASON']._serialized_end=1883
+  _globals['_SINKMODE']._serialized_start=1283
+  _globals['_SINKMODE']._serialized_end=1363
+  _globals['_PURPOSE']._serialized_start=1365
+  _globals['_PURPOSE']._serialized_end=1423
+  _globals['_REFUSALREASON']._serialized_start=1426
+  _globals['_REFUSALREASON']._serialized_end=2314
   _globals['_GETIDENTITYREQUEST']._serialized_start=76
   _globals['_GETIDENTITYREQUEST']._serialized_end=96
   _globals['_CAPS']._serialized_start=99
-  _globals['_CAPS']._serialized_end=264
-  _globals['_IDENTITY']._serialized_start=267
-  _globals['_IDENTITY']._serialized_end=644
-  _globals['_SIGNTRANSACTIONREQUEST']._serialized_start=647
-  _globals['_SIGNTRANSACTIONREQUEST']._serialized_end=796
-  _globals['_SIGNTRANSACTIONRESPONSE']._serialized_start=798
-  _globals['_SIGNTRANSACTIONRESPONSE']._serialized_end=882
-  _globals['_SIGNMINTCEREMONYREQUEST']._serialized_start=884
-  _globals['_SIGNMINTCEREMONYREQUEST']._serialized_end=989
-  _globals['_REFUSAL']._serialized_start=991
-  _globals['_REFUSAL']._serialized_end=1081
-  _globals['_SIGNERSERVICE']._serialized_start=1886
-  _globals['_SIGNERSERVICE']._serialized_end=2180
+  _globals['_CAPS']._serialized_end=414
+  _globals['_IDENTITY']._serialized_start=417
+  _globals['_IDENTITY']._serialized_end=844
+  _globals['_SIGNTRANSACTIONREQUEST']._serialized_start=847
+  _globals['_SIGNTRANSACTIONREQUEST']._serialized_end=996
+  _globals['_SIGNTRANSACTIONRESPONSE']._serialized_start=998
+  _globals['_SIGNTRANSACTIONRESPONSE']._serialized_end=1082
+  _globals['_SIGNMINTCEREMONYREQUEST']._serialized_start=1084
+  _globals['_SIGNMINTCEREMONYREQUEST']._serialized_end=1189
+  _globals['_REFUSAL']._serialized_start=1191
+  _globals['_REFUSAL']._serialized_end=1281
+  _globals['_SIGNERSERVICE']._serialized_start=2317
+  _globals['_SIGNERSERVICE']._serialized_end=2611
 # @@protoc_insertion_point(module_scope)

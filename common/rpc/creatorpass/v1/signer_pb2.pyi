@@ -96,6 +96,24 @@ class _RefusalReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Refusal
     TOO_MANY_GENERATION_IDS: _RefusalReason.ValueType  # 24
     TTL_EXPIRED: _RefusalReason.ValueType  # 25
     """ttl is not after the caller's current slot"""
+    SINK_OUTPUT_NOT_ALLOWED: _RefusalReason.ValueType  # 26
+    """a sink output in mint mode; not exactly one in address mode"""
+    LOVELACE_PER_DAY_OVER_CAP: _RefusalReason.ValueType  # 27
+    """fees + ADA to the sink today would exceed max_lovelace_per_day"""
+    SLOT_OUT_OF_SYNC: _RefusalReason.ValueType  # 28
+    """current_slot is too far from the signer's own clock"""
+    CALLER_NOT_ALLOWED: _RefusalReason.ValueType  # 29
+    """the mTLS client identity is not on the allow-list"""
+    CEREMONY_ONLY: _RefusalReason.ValueType  # 30
+    """the mint ceremony's socket serves nothing but the ceremony"""
+    CEREMONY_QUANTITY_MISMATCH: _RefusalReason.ValueType  # 31
+    """the request's quantity is not the one the operator gave"""
+    CEREMONY_USED: _RefusalReason.ValueType  # 32
+    """the ceremony has already signed its one mint"""
+    RESIGN_NO_SHARED_INPUT: _RefusalReason.ValueType  # 33
+    """re-signing ids: the new tx spends no input of an earlier tx"""
+    RESIGN_TTL_NOT_PASSED: _RefusalReason.ValueType  # 34
+    """re-signing ids: an earlier tx's ttl has not passed"""
 
 class RefusalReason(_RefusalReason, metaclass=_RefusalReasonEnumTypeWrapper): ...
 
@@ -126,6 +144,24 @@ BURN_COUNT_MISMATCH: RefusalReason.ValueType  # 23
 TOO_MANY_GENERATION_IDS: RefusalReason.ValueType  # 24
 TTL_EXPIRED: RefusalReason.ValueType  # 25
 """ttl is not after the caller's current slot"""
+SINK_OUTPUT_NOT_ALLOWED: RefusalReason.ValueType  # 26
+"""a sink output in mint mode; not exactly one in address mode"""
+LOVELACE_PER_DAY_OVER_CAP: RefusalReason.ValueType  # 27
+"""fees + ADA to the sink today would exceed max_lovelace_per_day"""
+SLOT_OUT_OF_SYNC: RefusalReason.ValueType  # 28
+"""current_slot is too far from the signer's own clock"""
+CALLER_NOT_ALLOWED: RefusalReason.ValueType  # 29
+"""the mTLS client identity is not on the allow-list"""
+CEREMONY_ONLY: RefusalReason.ValueType  # 30
+"""the mint ceremony's socket serves nothing but the ceremony"""
+CEREMONY_QUANTITY_MISMATCH: RefusalReason.ValueType  # 31
+"""the request's quantity is not the one the operator gave"""
+CEREMONY_USED: RefusalReason.ValueType  # 32
+"""the ceremony has already signed its one mint"""
+RESIGN_NO_SHARED_INPUT: RefusalReason.ValueType  # 33
+"""re-signing ids: the new tx spends no input of an earlier tx"""
+RESIGN_TTL_NOT_PASSED: RefusalReason.ValueType  # 34
+"""re-signing ids: an earlier tx's ttl has not passed"""
 Global___RefusalReason: _TypeAlias = RefusalReason  # noqa: Y015
 
 @_typing.final
@@ -153,6 +189,12 @@ class Caps(_message.Message):
     MAX_TOKENS_PER_DAY_FIELD_NUMBER: _builtins.int
     MAX_TTL_SLOTS_FIELD_NUMBER: _builtins.int
     MAX_GENERATION_IDS_FIELD_NUMBER: _builtins.int
+    MAX_LOVELACE_PER_DAY_FIELD_NUMBER: _builtins.int
+    MIN_FEE_A_FIELD_NUMBER: _builtins.int
+    MIN_FEE_B_FIELD_NUMBER: _builtins.int
+    FEE_MARGIN_LOVELACE_FIELD_NUMBER: _builtins.int
+    COINS_PER_UTXO_BYTE_FIELD_NUMBER: _builtins.int
+    SLOT_TOLERANCE_FIELD_NUMBER: _builtins.int
     max_fee_lovelace: _builtins.int
     max_sink_lovelace: _builtins.int
     """ADA sent to the sink per tx"""
@@ -163,6 +205,16 @@ class Caps(_message.Message):
     """TTL at most this far past the current slot"""
     max_generation_ids: _builtins.int
     """per request"""
+    max_lovelace_per_day: _builtins.int
+    """fees + ADA to the sink per UTC day"""
+    min_fee_a: _builtins.int
+    """fee cap per tx: min_fee_a * size + min_fee_b + fee_margin_lovelace"""
+    min_fee_b: _builtins.int
+    fee_margin_lovelace: _builtins.int
+    coins_per_utxo_byte: _builtins.int
+    """the sink output (address mode) carries at most its min-UTxO"""
+    slot_tolerance: _builtins.int
+    """current_slot may differ from the signer's clock by this many slots"""
     def __init__(
         self,
         *,
@@ -172,10 +224,16 @@ class Caps(_message.Message):
         max_tokens_per_day: _builtins.int = ...,
         max_ttl_slots: _builtins.int = ...,
         max_generation_ids: _builtins.int = ...,
+        max_lovelace_per_day: _builtins.int = ...,
+        min_fee_a: _builtins.int = ...,
+        min_fee_b: _builtins.int = ...,
+        fee_margin_lovelace: _builtins.int = ...,
+        coins_per_utxo_byte: _builtins.int = ...,
+        slot_tolerance: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_fee_lovelace", b"max_fee_lovelace", "max_generation_ids", b"max_generation_ids", "max_sink_lovelace", b"max_sink_lovelace", "max_tokens_per_day", b"max_tokens_per_day", "max_tokens_per_tx", b"max_tokens_per_tx", "max_ttl_slots", b"max_ttl_slots"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["coins_per_utxo_byte", b"coins_per_utxo_byte", "fee_margin_lovelace", b"fee_margin_lovelace", "max_fee_lovelace", b"max_fee_lovelace", "max_generation_ids", b"max_generation_ids", "max_lovelace_per_day", b"max_lovelace_per_day", "max_sink_lovelace", b"max_sink_lovelace", "max_tokens_per_day", b"max_tokens_per_day", "max_tokens_per_tx", b"max_tokens_per_tx", "max_ttl_slots", b"max_ttl_slots", "min_fee_a", b"min_fee_a", "min_fee_b", b"min_fee_b", "slot_tolerance", b"slot_tolerance"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -198,6 +256,8 @@ class Identity(_message.Message):
     KEY_STORE_FIELD_NUMBER: _builtins.int
     MINT_CEREMONY_ENABLED_FIELD_NUMBER: _builtins.int
     TOKENS_SIGNED_TODAY_FIELD_NUMBER: _builtins.int
+    LOVELACE_SPENT_TODAY_FIELD_NUMBER: _builtins.int
+    CLOCK_SLOT_FIELD_NUMBER: _builtins.int
     custodial_address: _builtins.str
     payment_key_hash: _builtins.str
     """56 hex"""
@@ -214,6 +274,10 @@ class Identity(_message.Message):
     """"file" or "pkcs11" """
     mint_ceremony_enabled: _builtins.bool
     tokens_signed_today: _builtins.int
+    lovelace_spent_today: _builtins.int
+    """fees + ADA to the sink signed today (UTC)"""
+    clock_slot: _builtins.int
+    """the slot by the signer's own clock"""
     @_builtins.property
     def asset(self) -> _common_pb2.AssetId:
         """$CREATE"""
@@ -236,10 +300,12 @@ class Identity(_message.Message):
         key_store: _builtins.str = ...,
         mint_ceremony_enabled: _builtins.bool = ...,
         tokens_signed_today: _builtins.int = ...,
+        lovelace_spent_today: _builtins.int = ...,
+        clock_slot: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["asset", b"asset", "caps", b"caps"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["asset", b"asset", "caps", b"caps", "custodial_address", b"custodial_address", "key_store", b"key_store", "mint_ceremony_enabled", b"mint_ceremony_enabled", "network_id", b"network_id", "payment_key_hash", b"payment_key_hash", "policy_id", b"policy_id", "policy_key_hash", b"policy_key_hash", "policy_script_cbor", b"policy_script_cbor", "sink_address", b"sink_address", "sink_mode", b"sink_mode", "tokens_signed_today", b"tokens_signed_today"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["asset", b"asset", "caps", b"caps", "clock_slot", b"clock_slot", "custodial_address", b"custodial_address", "key_store", b"key_store", "lovelace_spent_today", b"lovelace_spent_today", "mint_ceremony_enabled", b"mint_ceremony_enabled", "network_id", b"network_id", "payment_key_hash", b"payment_key_hash", "policy_id", b"policy_id", "policy_key_hash", b"policy_key_hash", "policy_script_cbor", b"policy_script_cbor", "sink_address", b"sink_address", "sink_mode", b"sink_mode", "tokens_signed_today", b"tokens_signed_today"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
