@@ -79,6 +79,8 @@ class GatewaySettings(BaseSettings):
     refresh_token_ttl_s: int = setting(30 * 24 * 3600, "Lifetime of a refresh token (rotated at every use)")
     password_min_length: int = setting(10, "Minimum password length")
     auth_rate_per_minute: int = setting(10, "Sign-ups / logins allowed per client address and per email a minute")
+    password_hash_memory_kib: int = setting(65536, "argon2id memory cost of one password hash (KiB)")
+    password_hash_time_cost: int = setting(3, "argon2id passes over that memory")
 
     # --- billing ---
     credit_packs: str = setting("pack10:10:500:usd:10 credits for $5.00", "Packs as id:credits:amount:currency:label;…")
