@@ -143,5 +143,16 @@ class Database:
 
 
 def _statements(sql: str) -> list[str]:
-    """Split a migration into statements (our migrations hold no semicolons inside literals)."""
-    return [s.strip() for s in sql.split(";") if s.strip()]
+    """Split a migration into statements (no semicolons inside literals); a ``CREATE TRIGGER … BEGIN
+    …; END`` stays one statement because pieces are joined until sqlite3 calls the text complete."""
+    out: list[str] = []
+    pending = ""
+    for piece in sql.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \t\r\n;"):
+                out.append(pending.strip())
+            pending = ""
+    if pending.strip(" \t\r\n;"):
+        out.append(pending.strip())
+    return out
