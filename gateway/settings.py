@@ -112,6 +112,19 @@ class GatewaySettings(BaseSettings):
     asset_policy_id: str = setting("", "$CREATE policy id (56 hex); '' = read from the signer's identity")
     asset_name_hex: str = setting("", "$CREATE asset name (hex); '' = read from the signer's identity")
 
+    # --- web3 ---
+    # Default depth 10: the value at risk per image is one token; Kupo's docs put the odds of a rollback
+    # under 0.01 % after 100 blocks and exchanges wait 15-21 blocks for deposits worth far more. Ten
+    # blocks (~3.5 min on mainnet) keeps that risk negligible for one token while images stay prompt,
+    # and speculative generation hides most of the wait.
+    web3_pay_to_address: str = setting("", "Where artists pay: the treasury or sink address (bech32); '' = web3 off")
+    web3_price: int = setting(1, "$CREATE units paid per generation from a wallet")
+    web3_min_confirmations: int = setting(10, "Blocks a payment must be deep (including block = 1) to release images")
+    web3_quote_ttl_s: int = setting(600, "Lifetime of a quote: its tx's TTL is the tip slot plus this")
+    web3_challenge_domain: str = setting("", "Domain named in wallet sign-in challenges; '' = the host of base_url")
+    web3_challenge_ttl_s: int = setting(300, "Lifetime of a wallet sign-in challenge")
+    web3_chain_timeout_s: float = setting(10.0, "Timeout of one indexer call from the web3 domain")
+
     def validate(self) -> None:
         parse_packs(self.credit_packs)
         if not 1 <= self.port <= 65535:
