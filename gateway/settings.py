@@ -90,6 +90,9 @@ class GatewaySettings(BaseSettings):
     stripe_api_base: str = setting("", "Stripe API base URL; '' = api.stripe.com (the sandbox sets its own URL)")
     stripe_max_network_retries: int = setting(2, "Retries of Stripe API calls on network errors (idempotent keys)")
     stripe_timeout_s: float = setting(20.0, "Timeout of one Stripe API call")
+    stripe_webhook_tolerance_s: int = setting(
+        300, "A webhook whose signed timestamp is older, or further in the future, than this is refused (400)"
+    )
 
     # --- generations ---
     inference_target: str = setting("127.0.0.1:50053", "Inference gRPC target(s), comma-separated")
