@@ -181,6 +181,8 @@ async def test_submit_mempool_confirm_rollback_reconfirm(devnet: DevnetProcess, 
         await asyncio.to_thread(devnet.rollback, 3)
         rolled = await until_status(stub, tx_id, lambda s: s.state == State.STATE_ROLLED_BACK)
         assert rolled.block == first.block and rolled.depth == 0
+        # Like a node, the devnet drops a rolled-back block's txs: the submitter resubmits.
+        await stub.SubmitTransaction(chain_pb2.SubmitTransactionRequest(tx_cbor=tx))
         await asyncio.to_thread(devnet.blocks, 2)
         again = await until_status(stub, tx_id, lambda s: s.state == State.STATE_CONFIRMED and s.depth == 2)
         async with asyncio.timeout(10):
