@@ -14,6 +14,7 @@ from typing import Any
 
 import cbor2
 
+from common.logging import get_logger
 from devnet import faucet as faucet_builder
 from devnet.blocks import Block, CreatedAt, OutputObserver, OutputObservers, OutputRecord, SpentAt, Undo
 from devnet.genesis import FAUCET_LOVELACE, Genesis, derive_key
@@ -42,6 +43,7 @@ __all__ = [
 ]
 
 MEMPOOL_BLOCKS = 2  # mempool capacity, in max-size block bodies (the node's default)
+log = get_logger("devnet.chain")
 
 
 def _blake2b_256(data: bytes) -> bytes:
@@ -143,6 +145,12 @@ class Chain:
         tip = self.tip
         return max(self.wall_slot(), tip.slot + 1 if tip else 0)
 
+    def mempool_slot(self) -> int:
+        """The slot the mempool validates against: the tip's + 1, as the node's mempool ticks its ledger state
+        (never the wall clock). A block forged later at slot S takes only the txs valid at S."""
+        tip = self.tip
+        return tip.slot + 1 if tip else 0
+
     def epoch(self) -> int:
         return self.current_slot() // self.genesis.epoch_length
 
@@ -203,7 +211,7 @@ class Chain:
         return self._pending.lookup(ref, self.utxo)
 
     def _context(self) -> LedgerContext:
-        return LedgerContext(params=self.params, network_id=self.genesis.network_id, slot=self.next_slot())
+        return LedgerContext(params=self.params, network_id=self.genesis.network_id, slot=self.mempool_slot())
 
     def _validate(self, tx: Tx, lookup: UtxoLookup, *, privileged: bool = False) -> None:
         validate_tx(tx, lookup, self._context(), privileged=privileged)
@@ -246,7 +254,7 @@ class Chain:
         """
         self._pending = Mempool()
         discarded: list[Tx] = []
-        slot = self.next_slot()
+        slot = self.mempool_slot()
         for tx in txs:
             try:
                 if revalidate:
@@ -297,9 +305,34 @@ class Chain:
         tip = self.tip
         slot = max(self.wall_slot() - (blocks_left - 1), tip.slot + 1 if tip else 0)
         chosen, remaining = self._pending.select_for_block(slot, self.params.max_block_body_size_bytes)
+        chosen = self._applicable(chosen, slot)
         block = self._append_block(slot, chosen, persist=True)
         self._rebuild_mempool(remaining, revalidate=False)
         return block
+
+    def _applicable(self, txs: list[Tx], slot: int) -> list[Tx]:
+        """The txs that still apply, in order, to the UTxO set at ``slot``; the others are dropped and logged.
+
+        The mempool should only ever hold txs that apply, but a block is checked before it changes the UTxO
+        set all the same: one bad tx must cost itself (and the txs spending its outputs), never the chain.
+        """
+        spent: set[OutRef] = set()
+        created: set[OutRef] = set()
+        kept: list[Tx] = []
+
+        def known(ref: OutRef) -> bool:
+            return ref not in spent and (ref in created or ref in self.utxo)
+
+        for tx in txs:
+            in_interval = (tx.validity_start is None or tx.validity_start <= slot) and (
+                tx.ttl is None or slot < tx.ttl)
+            if in_interval and all(map(known, tx.inputs)) and all(map(known, tx.reference_inputs)):
+                spent.update(tx.inputs)
+                created.update(OutRef(tx.id, i) for i in range(len(tx.outputs)))
+                kept.append(tx)
+            else:
+                log.warning("tx dropped at block production: it no longer applies", tx_id=tx.id, slot=slot)
+        return kept
 
     def _append_block(self, slot: int, txs: list[Tx], *, persist: bool) -> Block:
         parent = self.tip
@@ -362,10 +395,12 @@ class Chain:
             if not refs:
                 del self._by_address[out.address_bytes]
 
-    def rollback(self, blocks: int, drop_transactions: bool = False) -> list[Tx]:
-        """Drop the last ``blocks`` blocks; their txs return to the mempool unless ``drop_transactions``.
+    def rollback(self, blocks: int, drop_transactions: bool = True) -> list[Tx]:
+        """Drop the last ``blocks`` blocks and their txs, as a node does on a fork switch: only what was in the
+        mempool is re-validated and stays (the submitter must resubmit the rest). ``drop_transactions=False``
+        puts the dropped blocks' txs back into the mempool first (re-validated, in order): a devnet option.
 
-        Returns the transactions discarded (dropped on request or no longer valid).
+        Returns the transactions discarded (the dropped blocks' txs, or those no longer valid).
         """
         if blocks < 0 or blocks > len(self.blocks):
             raise ValueError(f"cannot roll back {blocks} blocks: the chain has {len(self.blocks)}")

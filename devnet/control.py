@@ -158,7 +158,7 @@ async def rollback(request: web.Request) -> web.Response:
     body = await _json_body(request)
     state = _state(request)
     depth = _int_field(body, "blocks", high=len(state.chain.blocks))
-    drop = body.get("drop_transactions", False)
+    drop = body.get("drop_transactions", True)  # a node does not re-add a dropped block's txs
     if not isinstance(drop, bool):
         raise ProblemError(400, "invalid_field", "'drop_transactions' must be a boolean")
     async with state.lock:

@@ -7,9 +7,11 @@ from typing import Any
 
 import cbor2
 
-__all__ = ["CborScanError", "array_items", "decode_array", "decode_map", "item_end", "map_items"]
+__all__ = ["CborScanError", "array_items", "decode_array", "decode_map", "head", "item_end", "map_items"]
 
-_MAX_DEPTH = 256
+# Above cbor2's own nesting limit (400), which is the one that binds: Conway sets none, but a tx the devnet
+# accepted must also render through every path that decodes it with cbor2 (chain-sync JSON, Kupo).
+_MAX_DEPTH = 512
 
 
 class CborScanError(ValueError):
@@ -33,6 +35,9 @@ def _head(buf: bytes, pos: int) -> tuple[int, int | None, int]:
     if info == 31 and major in (2, 3, 4, 5, 7):
         return major, None, pos
     raise CborScanError(f"invalid additional information {info} for major type {major}")
+
+
+head = _head
 
 
 def item_end(buf: bytes, pos: int, depth: int = 0) -> int:

@@ -8,18 +8,15 @@ from typing import Any
 import cbor2
 
 from devnet.ledger.address import address_to_text
-from devnet.ledger.cborscan import CborScanError, decode_array, decode_map
+from devnet.ledger.cborscan import CborScanError, array_items, decode_array, decode_map
 from devnet.ledger.native import NativeScript, NativeScriptError
+from devnet.ledger.strict import TxDecodeError, check_metadata, decode_multiasset, decode_value_raw, require, unique
 from devnet.ledger.types import LedgerRejection, OutRef, Tx, TxOut
 
-__all__ = ["MAX_TX_CBOR_BYTES", "TxDecodeError", "decode_output", "decode_tx", "decode_value"]
+__all__ = ["MAX_TX_CBOR_BYTES", "TxDecodeError", "decode_output", "decode_tx"]
 
 MAX_TX_CBOR_BYTES = 1 << 20  # refuse to even look at anything larger
 _ERAS = ("shelley", "allegra", "mary", "alonzo", "babbage", "conway")
-
-
-class TxDecodeError(ValueError):
-    """Malformed transaction CBOR (reported as JSON-RPC -32602 with one message per era)."""
 
 
 def _reject(reason: str) -> LedgerRejection:
@@ -38,90 +35,90 @@ def _blake2b(data: bytes, size: int) -> str:
     return hashlib.blake2b(data, digest_size=size).hexdigest()
 
 
-def _require(condition: bool, reason: str) -> None:
-    if not condition:
-        raise TxDecodeError(reason)
-
-
-def _as_list(obj: Any, what: str) -> list[Any]:
-    if isinstance(obj, cbor2.CBORTag) and obj.tag == 258:
-        obj = obj.value
-    _require(isinstance(obj, (list, tuple, set, frozenset)), f"{what} must be an array or a set")
-    return list(obj)
+# Conway's body keys (``Cardano.Ledger.Conway.TxBody`` ``DecCBOR ConwayTxBodyRaw``: any other key is
+# ``Invalid n``, a decoder failure; key 6, the pre-Conway update proposal, included).
+_BODY_KEYS = frozenset({0, 1, 2, 3, 4, 5, 7, 8, 9, 11, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22})
+# Fields guarded by ``emptyFailure``: "TxBody: '<name>' must be non-empty when supplied".
+_NON_EMPTY = {4: "Certificates", 5: "Withdrawals", 9: "Mint", 13: "Collateral Inputs",
+              14: "Required Signer Hashes", 18: "Reference Inputs", 19: "VotingProcedures",
+              20: "ProposalProcedures"}
+# Body sets whose duplicates Conway refuses (``decodeSetLikeEnforceNoDuplicates``).
+_SETS = {0: "inputs", 13: "collateral inputs", 18: "reference inputs", 14: "required signers"}
+_WITNESS_KEYS = frozenset(range(8))  # AlonzoTxWits: any other key is ``invalidField``
+_OUTPUT_KEYS = frozenset({0, 1, 2, 3})
 
 
 def _uint(obj: Any, what: str) -> int:
-    _require(isinstance(obj, int) and not isinstance(obj, bool) and 0 <= obj < 1 << 64,
-             f"{what} must be an unsigned 64-bit integer")
+    require(isinstance(obj, int) and not isinstance(obj, bool) and 0 <= obj < 1 << 64,
+            f"{what} must be an unsigned 64-bit integer")
     return int(obj)
 
 
 def _out_ref(obj: Any) -> OutRef:
-    _require(isinstance(obj, (list, tuple)) and len(obj) == 2, "an input must be [transaction id, index]")
+    require(isinstance(obj, (list, tuple)) and len(obj) == 2, "an input must be [transaction id, index]")
     tx_id, index = obj
-    _require(isinstance(tx_id, bytes) and len(tx_id) == 32, "an input's transaction id must be 32 bytes")
+    require(isinstance(tx_id, bytes) and len(tx_id) == 32, "an input's transaction id must be 32 bytes")
     return OutRef(tx_id.hex(), _uint(index, "an input index"))
 
 
-def _multiasset(obj: Any, *, signed: bool) -> dict[str, dict[str, int]]:
-    _require(isinstance(obj, dict), "a multi-asset value must be a map")
-    assets: dict[str, dict[str, int]] = {}
-    for policy, names in obj.items():
-        _require(isinstance(policy, bytes) and len(policy) == 28, "a policy id must be 28 bytes")
-        _require(isinstance(names, dict), "a policy's assets must be a map")
-        bucket: dict[str, int] = {}
-        for name, qty in names.items():
-            _require(isinstance(name, bytes) and len(name) <= 32, "an asset name must be at most 32 bytes")
-            _require(isinstance(qty, int) and not isinstance(qty, bool), "an asset quantity must be an integer")
-            _require(-(1 << 63) <= qty < 1 << 64 and (signed or qty >= 0), "asset quantity out of range")
-            bucket[name.hex()] = qty
-        assets[policy.hex()] = bucket
-    return assets
+def _set_items(raw: bytes, what: str) -> list[Any]:
+    """The elements of a set (array, tag 258 optional), each decoded on its own so none is merged."""
+    items, end = decode_array(raw)
+    require(end == len(raw), f"trailing bytes after the {what}")
+    return [obj for obj, _ in items]
 
 
-def decode_value(obj: Any) -> tuple[int, dict[str, dict[str, int]]]:
-    if isinstance(obj, int) and not isinstance(obj, bool):
-        return _uint(obj, "a coin amount"), {}
-    _require(isinstance(obj, (list, tuple)) and len(obj) == 2, "a value must be a coin or [coin, multi-asset]")
-    return _uint(obj[0], "a coin amount"), _multiasset(obj[1], signed=False)
+def _check_address(address: Any) -> None:
+    require(isinstance(address, bytes) and 1 <= len(address) <= 128, "an address must be bytes")
+    kind = address[0] >> 4
+    # Cardano.Ledger.Address decodeAddrStateT: headers 0xE_/0xF_ are reward accounts, not addresses
+    # (nor are the unassigned 0x9_..0xD_); an output can never pay one.
+    require(kind <= 8, f"an output address cannot have header 0x{address[0]:02x} (reward account or unknown)")
+
+
+def _output_fields(raw: bytes, obj: Any) -> tuple[Any, bytes, dict[int, Any]]:
+    """(address, the value's original bytes, datum/script fields) of a legacy-array or map output."""
+    if isinstance(obj, (list, tuple)):
+        require(len(obj) in (2, 3), "a legacy output must be [address, value, datum hash?]")
+        items = array_items(raw)[0]
+        extra = {2: [0, obj[2]]} if len(obj) == 3 else {}
+        return obj[0], items[1], extra
+    require(isinstance(obj, dict), "an output must be an array or a map")
+    triples = decode_map(raw)[0]
+    keys = [key for key, _, _ in triples]
+    unique(keys, "output map keys")
+    require(0 in obj and 1 in obj and set(keys) <= _OUTPUT_KEYS, "an output map needs keys 0 and 1 only")
+    value_raw = next(value_raw for key, _, value_raw in triples if key == 1)
+    return obj[0], value_raw, {k: obj[k] for k in (2, 3) if k in obj}
 
 
 def decode_output(raw: bytes, obj: Any = None) -> TxOut:
     """One transaction output (legacy array or post-Alonzo map form); ``obj`` is ``raw`` decoded, if known."""
     if obj is None:
         obj = cbor2.loads(raw)
+    address, value_raw, extra = _output_fields(raw, obj)
     datum_hash: str | None = None
     inline_datum: bytes | None = None
     script_ref: bytes | None = None
-    if isinstance(obj, (list, tuple)):
-        _require(len(obj) in (2, 3), "a legacy output must be [address, value, datum hash?]")
-        address, value = obj[0], obj[1]
-        if len(obj) == 3:
-            _require(isinstance(obj[2], bytes) and len(obj[2]) == 32, "a datum hash must be 32 bytes")
-            datum_hash = obj[2].hex()
-    elif isinstance(obj, dict):
-        _require(0 in obj and 1 in obj and set(obj) <= {0, 1, 2, 3}, "an output map needs keys 0 and 1 only")
-        address, value = obj[0], obj[1]
-        if 2 in obj:
-            option = obj[2]
-            _require(isinstance(option, (list, tuple)) and len(option) == 2 and option[0] in (0, 1),
-                     "a datum option must be [0, hash] or [1, data]")
-            if option[0] == 0:
-                _require(isinstance(option[1], bytes) and len(option[1]) == 32, "a datum hash must be 32 bytes")
-                datum_hash = option[1].hex()
-            else:
-                _require(isinstance(option[1], cbor2.CBORTag) and option[1].tag == 24
-                         and isinstance(option[1].value, bytes), "an inline datum must be tag 24 bytes")
-                inline_datum = option[1].value
-                datum_hash = _blake2b(inline_datum, 32)
-        if 3 in obj:
-            _require(isinstance(obj[3], cbor2.CBORTag) and obj[3].tag == 24 and isinstance(obj[3].value, bytes),
-                     "a script reference must be tag 24 bytes")
-            script_ref = obj[3].value
-    else:
-        raise TxDecodeError("an output must be an array or a map")
-    _require(isinstance(address, bytes) and 1 <= len(address) <= 128, "an address must be bytes")
-    lovelace, assets = decode_value(value)
+    if 2 in extra:
+        option = extra[2]
+        require(isinstance(option, (list, tuple)) and len(option) == 2 and option[0] in (0, 1),
+                "a datum option must be [0, hash] or [1, data]")
+        if option[0] == 0:
+            require(isinstance(option[1], bytes) and len(option[1]) == 32, "a datum hash must be 32 bytes")
+            datum_hash = option[1].hex()
+        else:
+            require(isinstance(option[1], cbor2.CBORTag) and option[1].tag == 24
+                    and isinstance(option[1].value, bytes), "an inline datum must be tag 24 bytes")
+            inline_datum = option[1].value
+            datum_hash = _blake2b(inline_datum, 32)
+    if 3 in extra:
+        ref = extra[3]
+        require(isinstance(ref, cbor2.CBORTag) and ref.tag == 24 and isinstance(ref.value, bytes),
+                "a script reference must be tag 24 bytes")
+        script_ref = ref.value
+    _check_address(address)
+    lovelace, assets = decode_value_raw(value_raw)
     try:
         text = address_to_text(address)
     except ValueError as exc:
@@ -129,30 +126,35 @@ def decode_output(raw: bytes, obj: Any = None) -> TxOut:
     return TxOut(text, address, lovelace, assets, datum_hash, inline_datum, script_ref, raw)
 
 
-def _metadata(aux: Any) -> dict[int, Any] | None:
+def _metadata(aux: Any, aux_raw: bytes) -> dict[int, Any] | None:
+    """The metadata labels of Shelley (map), Allegra (``[metadata, scripts]``) or Alonzo (tag 259) auxiliary
+    data, after checking the metadata's original bytes (``devnet.ledger.strict.check_metadata``)."""
     if isinstance(aux, dict):
-        metadata = aux
+        metadata, metadata_raw = aux, aux_raw
     elif isinstance(aux, (list, tuple)) and len(aux) == 2:
-        metadata = aux[0]
+        metadata, metadata_raw = aux[0], array_items(aux_raw)[0][0]
     elif isinstance(aux, cbor2.CBORTag) and aux.tag == 259 and isinstance(aux.value, dict):
+        triples = decode_map(aux_raw)[0]  # the tag's head is skipped
+        unique([key for key, _, _ in triples], "auxiliary data keys")
+        require({key for key, _, _ in triples} <= {0, 1, 2, 3, 4}, "unknown auxiliary data key")
         metadata = aux.value.get(0, {})
+        metadata_raw = next((raw for key, _, raw in triples if key == 0), b"\xa0")
     else:
         raise TxDecodeError("malformed auxiliary data")
-    _require(isinstance(metadata, dict), "metadata must be a map")
-    for label in metadata:
-        _uint(label, "a metadata label")
+    require(isinstance(metadata, dict), "metadata must be a map")
+    check_metadata(metadata_raw)
     return dict(metadata) if metadata else None
 
 
 def _decoded_map(raw: bytes, what: str) -> tuple[dict[int, Any], dict[int, bytes]]:
     """A CBOR map with integer keys: decoded values and each value's original bytes."""
     triples, end = decode_map(raw)
-    _require(end == len(raw), f"trailing bytes after the {what}")
+    require(end == len(raw), f"trailing bytes after the {what}")
     values: dict[int, Any] = {}
     raws: dict[int, bytes] = {}
     for key, value, value_raw in triples:
-        _require(isinstance(key, int) and not isinstance(key, bool), f"{what} keys must be integers")
-        _require(key not in values, f"duplicate key {key} in the {what}")
+        require(isinstance(key, int) and not isinstance(key, bool), f"{what} keys must be integers")
+        require(key not in values, f"duplicate key {key} in the {what}")
         values[key] = value
         raws[key] = value_raw
     return values, raws
@@ -172,43 +174,76 @@ def decode_tx(tx_cbor: bytes) -> Tx:
         raise _reject(f"malformed CBOR: {exc}") from None
 
 
-def _decode(buf: bytes) -> Tx:
-    parts, end = decode_array(buf)
-    _require(end == len(buf), "trailing bytes after the transaction")
-    _require(len(parts) == 4, "a Conway transaction is [body, witnesses, is_valid, auxiliary data]")
-    (_, body_bytes), (_, witness_bytes), (is_valid, _), (aux, aux_bytes) = parts
-    _require(isinstance(is_valid, bool), "is_valid must be a boolean")
-    body, raw_body = _decoded_map(body_bytes, "transaction body")
-    _require(0 in body and 1 in body and 2 in body, "a transaction body needs inputs, outputs and a fee")
-    outputs = [decode_output(raw, obj) for obj, raw in decode_array(raw_body[1])[0]]
-    witness, witness_raw = _decoded_map(witness_bytes, "witness set")
+def _check_body(body: dict[int, Any]) -> None:
+    """Conway's body decoder: known keys only, non-empty guarded fields, sets without duplicates."""
+    unknown = sorted(set(body) - _BODY_KEYS)
+    require(not unknown, f"unknown transaction body key {unknown[0] if unknown else ''}")
+    require(0 in body and 1 in body and 2 in body, "a transaction body needs inputs, outputs and a fee")
+    for key, name in _NON_EMPTY.items():
+        if key in body:
+            require(bool(body[key]), f"TxBody: '{name}' must be non-empty when supplied")
+    require(body.get(22, 1) != 0, "TxBody: 'Treasury Donation' must be non-zero when supplied")
+
+
+def _body_set(raw_body: dict[int, bytes], key: int, convert: Any) -> list[Any]:
+    if key not in raw_body:
+        return []
+    items = [convert(obj) for obj in _set_items(raw_body[key], _SETS[key])]
+    unique(items, _SETS[key])
+    return items
+
+
+def _witnesses(witness: dict[int, Any], witness_raw: dict[int, bytes]) -> tuple[list[tuple[bytes, bytes]],
+                                                                               list[NativeScript]]:
+    """vkey witnesses and native scripts. Conway (PV 9-11) needs each present witness set non-empty and merges
+    duplicates (``decodeNonEmptyList`` then ``Set.fromList``): a repeated witness is harmless."""
+    unknown = sorted(set(witness) - _WITNESS_KEYS)
+    require(not unknown, f"unknown witness set key {unknown[0] if unknown else ''}")
+    for key, value in witness.items():
+        if key != 5:  # redeemers (a map or a list) are refused as unsupported anyway
+            require(bool(value), f"witness set key {key}: an empty set is not allowed")
     vkey_witnesses: list[tuple[bytes, bytes]] = []
-    for item in _as_list(witness.get(0, []), "vkey witnesses"):
-        _require(isinstance(item, (list, tuple)) and len(item) == 2 and all(isinstance(x, bytes) for x in item),
-                 "a vkey witness must be [vkey, signature]")
+    for item in _set_items(witness_raw[0], "vkey witnesses") if 0 in witness_raw else []:
+        require(isinstance(item, (list, tuple)) and len(item) == 2 and all(isinstance(x, bytes) for x in item),
+                "a vkey witness must be [vkey, signature]")
         vkey_witnesses.append((item[0], item[1]))
     native_scripts: list[NativeScript] = []
     if 1 in witness_raw:
         native_scripts = [NativeScript.from_decoded(obj, raw) for obj, raw in decode_array(witness_raw[1])[0]]
+    return vkey_witnesses, native_scripts
+
+
+def _decode(buf: bytes) -> Tx:
+    parts, end = decode_array(buf)
+    require(end == len(buf), "trailing bytes after the transaction")
+    require(len(parts) == 4, "a Conway transaction is [body, witnesses, is_valid, auxiliary data]")
+    (_, body_bytes), (_, witness_bytes), (is_valid, _), (aux, aux_bytes) = parts
+    require(isinstance(is_valid, bool), "is_valid must be a boolean")
+    body, raw_body = _decoded_map(body_bytes, "transaction body")
+    _check_body(body)
+    outputs = [decode_output(raw, obj) for obj, raw in decode_array(raw_body[1])[0]]
+    witness, witness_raw = _decoded_map(witness_bytes, "witness set")
+    vkey_witnesses, native_scripts = _witnesses(witness, witness_raw)
     aux_raw: bytes | None = None if aux_bytes == b"\xf6" else aux_bytes
-    metadata = _metadata(aux) if aux_raw is not None else None
+    metadata = _metadata(aux, aux_bytes) if aux_raw is not None else None
     aux_hash = body.get(7)
-    _require(aux_hash is None or (isinstance(aux_hash, bytes) and len(aux_hash) == 32),
-             "the auxiliary data hash must be 32 bytes")
-    mint = _multiasset(body.get(9, {}), signed=True)
-    required = [_as_bytes(h, 28, "a required signer").hex() for h in _as_list(body.get(14, []), "required signers")]
+    require(aux_hash is None or (isinstance(aux_hash, bytes) and len(aux_hash) == 32),
+            "the auxiliary data hash must be 32 bytes")
+    mint = decode_multiasset(raw_body[9], mint=True) if 9 in raw_body else {}
+    required = [h.hex() for h in _body_set(raw_body, 14, lambda h: _as_bytes(h, 28, "a required signer"))]
     network_id = body.get(15)
-    _require(network_id is None or network_id in (0, 1), "the network id must be 0 or 1")
+    require(network_id is None or network_id in (0, 1), "the network id must be 0 or 1")
     script_data_hash = body.get(11)
     return Tx(
         id=_blake2b(body_bytes, 32),
         cbor=buf,
         size=len(buf),
+        ledger_size=1 + len(body_bytes) + len(witness_bytes) + len(aux_bytes),
         body=body,
         body_bytes=body_bytes,
-        inputs=[_out_ref(x) for x in _as_list(body[0], "inputs")],
-        reference_inputs=[_out_ref(x) for x in _as_list(body.get(18, []), "reference inputs")],
-        collaterals=[_out_ref(x) for x in _as_list(body.get(13, []), "collateral inputs")],
+        inputs=_body_set(raw_body, 0, _out_ref),
+        reference_inputs=_body_set(raw_body, 18, _out_ref),
+        collaterals=_body_set(raw_body, 13, _out_ref),
         outputs=outputs,
         fee=_uint(body[2], "the fee"),
         ttl=None if body.get(3) is None else _uint(body[3], "the time to live"),
@@ -228,5 +263,5 @@ def _decode(buf: bytes) -> Tx:
 
 
 def _as_bytes(obj: Any, size: int, what: str) -> bytes:
-    _require(isinstance(obj, bytes) and len(obj) == size, f"{what} must be {size} bytes")
+    require(isinstance(obj, bytes) and len(obj) == size, f"{what} must be {size} bytes")
     return bytes(obj)

@@ -9,7 +9,9 @@ from typing import Any
 
 import cbor2
 
-__all__ = ["NativeScript", "NativeScriptError", "ScriptRef", "native_script_hash", "parse_script_ref"]
+__all__ = [
+    "NativeScript", "NativeScriptError", "ScriptRef", "native_script_hash", "parse_script_ref", "script_ref_size",
+]
 
 _MAX_DEPTH = 64
 _LANGUAGES = {0: "native", 1: "plutus:v1", 2: "plutus:v2", 3: "plutus:v3"}
@@ -117,14 +119,35 @@ class ScriptRef:
         return {"language": self.language, "cbor": self.script.hex()}
 
 
-def parse_script_ref(script_ref: bytes) -> ScriptRef:
-    """Parse the inner CBOR of an output's ``script_ref`` (``[language, script]``)."""
+def _script_ref_parts(script_ref: bytes) -> tuple[Any, bytes]:
+    """(decoded ``[language, script]``, the script's original bytes)."""
+    from devnet.ledger.cborscan import CborScanError, array_items
+
     obj = cbor2.loads(script_ref)
     if not isinstance(obj, (list, tuple)) or len(obj) != 2 or obj[0] not in _LANGUAGES:
         raise NativeScriptError("malformed script reference")
+    try:
+        return obj, array_items(script_ref)[0][1]
+    except CborScanError as exc:
+        raise NativeScriptError(f"malformed script reference: {exc}") from None
+
+
+def script_ref_size(script_ref: bytes) -> int:
+    """The script's size as Conway's reference-script fee counts it (``originalBytesSize``): the native
+    script's CBOR, or a Plutus script's bytes (the contents of its byte string)."""
+    obj, raw = _script_ref_parts(script_ref)
+    if obj[0] == 0:
+        return len(raw)
+    if not isinstance(obj[1], bytes):
+        raise NativeScriptError("a Plutus script reference must hold bytes")
+    return len(obj[1])
+
+
+def parse_script_ref(script_ref: bytes) -> ScriptRef:
+    """Parse the inner CBOR of an output's ``script_ref`` (``[language, script]``)."""
+    obj, raw = _script_ref_parts(script_ref)
     tag = obj[0]
     if tag == 0:
-        raw = cbor2.dumps(obj[1])
         native = NativeScript.from_cbor(obj[1])
         native.raw = raw
         return ScriptRef("native", raw, native_script_hash(raw), native)

@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
+from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ProtocolParameters"]
+__all__ = ["MAX_REF_SCRIPTS_BYTES", "REF_SCRIPT_TIER_BYTES", "REF_SCRIPT_TIER_MULTIPLIER", "ProtocolParameters"]
+
+# Conway ledger constants (Cardano.Ledger.Conway.PParams: ppRefScriptCostStrideG, ppRefScriptCostMultiplierG,
+# ppMaxRefScriptSizePerTxG).
+REF_SCRIPT_TIER_BYTES = 25_600
+REF_SCRIPT_TIER_MULTIPLIER = Fraction(6, 5)
+MAX_REF_SCRIPTS_BYTES = 200 * 1024
 
 
 @lru_cache(maxsize=1)
 def _cost_models() -> dict[str, list[int]]:
-    # pycardano's default V1/V2 models in canonical (alphabetical) parameter order, the order Ogmios emits.
+    # pycardano's default V1/V2 models in canonical (alphabetical) parameter order, the order Ogmios emits;
+    # V3 is mainnet's Conway genesis model (cardano-node-config/mainnet/genesis/conway.json, plutusV3CostModel).
     models: dict[str, list[int]] = json.loads((Path(__file__).parent / "cost_models.json").read_text())
     return models
 
@@ -42,14 +51,27 @@ class ProtocolParameters:
     protocol_minor: int = 0
     governance_action_deposit_lovelace: int = 100_000_000_000
     drep_deposit_lovelace: int = 500_000_000
+    min_fee_ref_script_cost_per_byte: int = 15  # minFeeRefScriptCostPerByte (Conway genesis)
     extra: dict[str, Any] = field(default_factory=dict)  # raw Ogmios keys overriding the encoding
 
     def replace(self, **changes: Any) -> ProtocolParameters:
         return dataclasses.replace(self, **changes)
 
-    def min_fee(self, tx_size_bytes: int) -> int:
-        """The linear fee: minFeeA * size + minFeeB (no reference scripts, no Plutus)."""
-        return self.min_fee_coefficient * tx_size_bytes + self.min_fee_constant_lovelace
+    def min_fee(self, tx_size_bytes: int, ref_script_bytes: int = 0) -> int:
+        """Conway's minimum fee without Plutus: minFeeA * size + minFeeB + tierRefScriptFee
+        (``Cardano.Ledger.Conway.Tx`` ``getConwayMinFeeTx``); ``tx_size_bytes`` as ``Tx.ledger_size``."""
+        linear = self.min_fee_coefficient * tx_size_bytes + self.min_fee_constant_lovelace
+        return linear + self.ref_script_fee(ref_script_bytes) if ref_script_bytes else linear
+
+    def ref_script_fee(self, ref_script_bytes: int) -> int:
+        """``tierRefScriptFee``: each full 25,600-byte tier costs its size times the tier's price per byte,
+        the price grows x1.2 per tier (ledger constants, not parameters); the total is floored."""
+        price, total, left = Fraction(self.min_fee_ref_script_cost_per_byte), Fraction(0), ref_script_bytes
+        while left >= REF_SCRIPT_TIER_BYTES:
+            total += REF_SCRIPT_TIER_BYTES * price
+            price *= REF_SCRIPT_TIER_MULTIPLIER
+            left -= REF_SCRIPT_TIER_BYTES
+        return math.floor(total + left * price)
 
     def min_utxo(self, output_size_bytes: int) -> int:
         """Babbage/Conway min-UTxO: (160 + serialized output size) * coinsPerUTxOByte."""
@@ -64,11 +86,12 @@ class ProtocolParameters:
         result: dict[str, Any] = {
             "minFeeCoefficient": self.min_fee_coefficient,
             "minFeeConstant": ada(self.min_fee_constant_lovelace),
-            "minFeeReferenceScripts": {"base": 15.0, "range": 25600, "multiplier": 1.2},
+            "minFeeReferenceScripts": {"base": float(self.min_fee_ref_script_cost_per_byte),
+                                       "range": REF_SCRIPT_TIER_BYTES, "multiplier": 1.2},
             "maxBlockBodySize": {"bytes": self.max_block_body_size_bytes},
             "maxBlockHeaderSize": {"bytes": self.max_block_header_size_bytes},
             "maxTransactionSize": {"bytes": self.max_transaction_size_bytes},
-            "maxReferenceScriptsSize": {"bytes": 204800},
+            "maxReferenceScriptsSize": {"bytes": MAX_REF_SCRIPTS_BYTES},
             "stakeCredentialDeposit": ada(self.stake_credential_deposit_lovelace),
             "stakePoolDeposit": ada(self.stake_pool_deposit_lovelace),
             "stakePoolRetirementEpochBound": self.stake_pool_retirement_epoch_bound,

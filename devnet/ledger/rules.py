@@ -12,8 +12,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from devnet.ledger.address import address_network, payment_credential
-from devnet.ledger.native import NativeScript, NativeScriptError, parse_script_ref
-from devnet.ledger.params import ProtocolParameters
+from devnet.ledger.native import NativeScript, NativeScriptError, parse_script_ref, script_ref_size
+from devnet.ledger.params import MAX_REF_SCRIPTS_BYTES, ProtocolParameters
 from devnet.ledger.types import LedgerRejection, OutRef, Tx, TxOut
 from devnet.values import add_assets, out_ref_to_ogmios, output_to_ogmios, value_to_ogmios
 
@@ -91,9 +91,9 @@ def validate_tx(
         spent = [out for ref in tx.inputs if (out := resolved[ref]) is not None]
         references = [out for ref in tx.reference_inputs if (out := resolved[ref]) is not None]
         failures += _witness_failures(tx, spent, references, privileged=privileged, verify=verify_signatures)
-        failures += _size_and_balance(tx, spent, ctx)
+        failures += _size_and_balance(tx, spent, references, ctx)
     else:
-        failures += _size_and_balance(tx, None, ctx)
+        failures += _size_and_balance(tx, None, [], ctx)
     if failures:
         failures.sort(key=lambda item: item[0])
         raise failures[0][1]
@@ -148,18 +148,26 @@ def _value_size(out: TxOut) -> int:
     return len(cbor2.dumps([out.lovelace, multiasset]))
 
 
-def _metadatum_ok(obj: Any, depth: int = 0) -> bool:
-    if depth > 64:
-        return False
-    if isinstance(obj, bytes):
-        return len(obj) <= _MAX_METADATUM_BYTES
-    if isinstance(obj, str):
-        return len(obj.encode()) <= _MAX_METADATUM_BYTES
-    if isinstance(obj, (list, tuple)):
-        return all(_metadatum_ok(item, depth + 1) for item in obj)
-    if isinstance(obj, dict):
-        return all(_metadatum_ok(k, depth + 1) and _metadatum_ok(v, depth + 1) for k, v in obj.items())
-    return isinstance(obj, int) and not isinstance(obj, bool)
+def _metadatum_ok(obj: Any) -> bool:
+    """Shelley's ``validMetadatum``: byte and text strings of at most 64 bytes, at any depth (Conway sets no
+    nesting limit, so this walks without recursion)."""
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, bytes):
+            if len(item) > _MAX_METADATUM_BYTES:
+                return False
+        elif isinstance(item, str):
+            if len(item.encode()) > _MAX_METADATUM_BYTES:
+                return False
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif not isinstance(item, int) or isinstance(item, bool):
+            return False
+    return True
 
 
 def _metadata_failures(tx: Tx) -> list[tuple[int, LedgerRejection]]:
@@ -222,12 +230,14 @@ def _script_failures(
 ) -> list[tuple[int, LedgerRejection]]:
     provided: dict[str, NativeScript] = {script.hash: script for script in tx.native_scripts}
     available = dict(provided)
+    by_reference: set[str] = set()
     for out in (*spent, *references):
         if out.script_ref is not None:
             try:
                 ref = parse_script_ref(out.script_ref)
             except (NativeScriptError, ValueError):
                 continue
+            by_reference.add(ref.hash)
             if ref.native is not None:
                 available.setdefault(ref.hash, ref.native)
     failures: list[tuple[int, LedgerRejection]] = []
@@ -239,16 +249,40 @@ def _script_failures(
     if failing:
         failures.append((12, _failure(3103, "Some native scripts failed to validate.",
                                       {"failingNativeScripts": failing})))
-    extraneous = [h for h in provided if h not in needed]
+    # Cardano.Ledger.Babbage.Rules.Utxow babbageMissingScripts: a witness script is extraneous unless it is
+    # needed and not already provided by a reference script (ExtraneousScriptWitnessesUTXOW).
+    needed_from_witnesses = {h for h in needed if h not in by_reference}
+    extraneous = [h for h in provided if h not in needed_from_witnesses]
     if extraneous:
         failures.append((13, _failure(3104, "Some scripts are not needed by the transaction.",
                                       {"extraneousScripts": extraneous})))
     return failures
 
 
-def _size_and_balance(tx: Tx, spent: list[TxOut] | None, ctx: LedgerContext) -> list[tuple[int, LedgerRejection]]:
+def _ref_scripts_size(outs: Iterable[TxOut]) -> int:
+    """``txNonDistinctRefScriptsSize``: the scripts of spent and reference inputs, once per input."""
+    total = 0
+    for out in outs:
+        if out.script_ref is not None:
+            try:
+                total += script_ref_size(out.script_ref)
+            except (NativeScriptError, ValueError):
+                continue
+    return total
+
+
+def _size_and_balance(
+    tx: Tx, spent: list[TxOut] | None, references: list[TxOut], ctx: LedgerContext
+) -> list[tuple[int, LedgerRejection]]:
     params = ctx.params
     failures: list[tuple[int, LedgerRejection]] = []
+    ref_scripts = _ref_scripts_size((*(spent or []), *references))
+    if ref_scripts > MAX_REF_SCRIPTS_BYTES:  # Cardano.Ledger.Conway.Rules.Ledger ConwayTxRefScriptsSizeTooBig
+        failures.append((5, _failure(
+            3166, "The reference scripts of the transaction are too large.",
+            {"measuredReferenceScriptsSize": {"bytes": ref_scripts},
+             "maximumReferenceScriptsSize": {"bytes": MAX_REF_SCRIPTS_BYTES}},
+        )))
     poor = []
     for out in tx.outputs:
         minimum = params.min_utxo(len(out.raw))
@@ -257,13 +291,13 @@ def _size_and_balance(tx: Tx, spent: list[TxOut] | None, ctx: LedgerContext) -> 
     if poor:
         failures.append((17, _failure(3125, "Some outputs hold less than the minimum ada.",
                                       {"insufficientlyFundedOutputs": poor})))
-    if tx.size > params.max_transaction_size_bytes:
+    if tx.ledger_size > params.max_transaction_size_bytes:
         failures.append((18, _failure(
             3119, "The transaction is too large.",
-            {"measuredTransactionSize": {"bytes": tx.size},
+            {"measuredTransactionSize": {"bytes": tx.ledger_size},
              "maximumTransactionSize": {"bytes": params.max_transaction_size_bytes}},
         )))
-    minimum_fee = params.min_fee(tx.size)
+    minimum_fee = params.min_fee(tx.ledger_size, ref_scripts)
     if tx.fee < minimum_fee:
         failures.append((19, _failure(
             3122, "The transaction fee is too small.",

@@ -54,7 +54,10 @@ class TxOut:
 class Tx:
     id: str
     cbor: bytes
-    size: int
+    size: int  # of the CBOR as submitted (what a block body and the mempool hold)
+    # What Conway's fee and maxTransactionSize measure: [body, witnesses, auxiliary data] without the
+    # is_valid flag (Cardano.Ledger.Alonzo.Tx toCBORForSizeComputation), one byte less than ``size``.
+    ledger_size: int
     body: dict[int, Any]  # cbor2-decoded body map (original key numbers)
     body_bytes: bytes  # original body bytes (id = blake2b-256 of these)
     inputs: list[OutRef]

@@ -16,7 +16,7 @@ import cbor2
 __all__ = ["CborError", "array_entries", "array_items", "item_end", "map_entries", "map_items", "read_head"]
 
 _BREAK: Final = 0xFF
-_MAX_DEPTH: Final = 256
+_MAX_DEPTH: Final = 512  # above cbor2's nesting limit (400), the one that binds (devnet/ledger/cborscan.py)
 
 
 class CborError(ValueError):

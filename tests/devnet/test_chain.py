@@ -109,7 +109,7 @@ def test_rollback_restores_utxo_and_requeues(chain: Chain) -> None:
         spent_ref not in chain.utxo
         and chain.outputs[spent_ref if spent_ref in chain.outputs else OutRef(tx.id, 0)] is not None
     )
-    discarded = chain.rollback(3)
+    discarded = chain.rollback(3, drop_transactions=False)  # the devnet option: re-add the txs
     assert discarded == [] and chain.tip.height == 1
     assert spent_ref in chain.utxo and OutRef(tx.id, 0) not in chain.utxo and OutRef(tx.id, 0) not in chain.outputs
     assert [t.id for t in chain.mempool] == [tx.id]
@@ -139,7 +139,7 @@ def test_rollback_revalidates_the_pending_mempool(chain: Chain) -> None:
     parent = chain.submit(payment(chain).to_cbor())
     chain.produce_blocks(1)
     child = chain.submit(payment(chain, lovelace=2_500_000).to_cbor())  # spends the confirmed parent's change
-    assert chain.rollback(1) == []
+    assert chain.rollback(1, drop_transactions=False) == []
     assert [t.id for t in chain.mempool] == [parent.id, child.id]  # parent requeued first, child still valid
     chain.produce_blocks(1)
     child2 = chain.submit(payment(chain, lovelace=2_600_000).to_cbor())

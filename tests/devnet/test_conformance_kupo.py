@@ -26,7 +26,7 @@ async def test_every_kupo_body_validates(devnet) -> None:
     key = devnet.genesis_key(2)
     devnet.fund(key["address"], 4_000_000, {f"{POLICY}.41": 2})
     devnet.blocks(1)
-    devnet.rollback(1)  # the fund tx returns to the mempool…
+    devnet.rollback(1, drop_transactions=False)  # the fund tx returns to the mempool…
     devnet.blocks(2, fill="typical")  # …and is confirmed again on the new branch
     base = devnet.kupo_url
     async with ClientSession() as http:

@@ -43,7 +43,7 @@ def test_fund_then_block_confirms(devnet: DevnetProcess) -> None:
 def test_rollback_returns_transactions_to_mempool(devnet: DevnetProcess) -> None:
     tx_id = devnet.fund(devnet.genesis_key(0)["address"], 2_000_000)
     devnet.blocks(3)
-    answer = devnet.rollback(3)
+    answer = devnet.rollback(3, drop_transactions=False)  # the devnet option: re-add the txs
     assert answer["tip"]["height"] == 1
     assert answer["mempool"]["transactions"] == 1
     assert devnet.blocks(1)["blocks"][0]["transaction_ids"] == [tx_id]

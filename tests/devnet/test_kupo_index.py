@@ -74,7 +74,7 @@ def _grow(chain: Chain, after_each_step: Callable[[], None] = lambda: None) -> N
     _spend(chain, 0, OutRef(tx_ids[1], 0), base_k0_b)
     chain.produce_blocks(2, fill="typical")
     after_each_step()
-    chain.rollback(3)  # the txs go back to the mempool: spent outputs come back, created ones go
+    chain.rollback(3, drop_transactions=False)  # the txs back to the mempool: spent outputs return, created ones go
     after_each_step()
     chain.produce_blocks(2, fill="typical")  # ...and the same txs are applied again, in new blocks
     after_each_step()

@@ -113,7 +113,8 @@ def test_all_any_at_least(chain: Chain, clauses: Any, signers: list[int], ok: bo
 
 
 def test_time_locks(chain: Chain) -> None:
-    now = chain.next_slot()
+    chain.produce_blocks(1)  # the tip to the wall clock (slot 1000): the mempool validates at tip + 1
+    now = chain.mempool_slot()
     before = ScriptAll([ScriptPubkey(key_hash(chain, 0)), InvalidHereAfter(now + 100)])  # "before"
     after = ScriptAll([ScriptPubkey(key_hash(chain, 0)), InvalidBefore(now - 100)])  # "after"
     # "before" needs the tx's upper bound at or under the lock; "after" needs its lower bound at or over it

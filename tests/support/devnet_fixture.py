@@ -11,7 +11,7 @@ Stable API (other services' tests rely on it)::
     dev.ogmios_port, dev.kupo_port, dev.control_port
     dev.fund(address, lovelace, assets=None) -> tx_id   # assets: {"<policy hex>.<name hex>": qty}
     dev.blocks(count=1, fill=None) -> dict              # {"produced", "tip", "blocks": [...]}; confirms mempool txs
-    dev.rollback(blocks, drop_transactions=False) -> dict
+    dev.rollback(blocks, drop_transactions=True) -> dict
     dev.info() -> dict                # network, magic, tip, genesis keys (addresses + signing_key_cbor), ports …
     dev.genesis_key(i) -> dict        # {"address", "signing_key_cbor", "verification_key", "key_hash", "name"}
     dev.stop()                        # SIGTERM, graceful (falls back to SIGKILL after a timeout)
@@ -192,7 +192,7 @@ class DevnetProcess(ManagedProcess):
             body["fill"] = fill
         return self._call("POST", "/devnet/blocks", body)  # type: ignore[no-any-return]
 
-    def rollback(self, blocks: int, drop_transactions: bool = False) -> dict[str, Any]:
+    def rollback(self, blocks: int, drop_transactions: bool = True) -> dict[str, Any]:
         body = {"blocks": blocks, "drop_transactions": drop_transactions}
         return self._call("POST", "/devnet/rollback", body)  # type: ignore[no-any-return]
 
