@@ -128,6 +128,11 @@ class GatewaySettings(BaseSettings):
     web3_challenge_ttl_s: int = setting(300, "Lifetime of a wallet sign-in challenge")
     web3_chain_timeout_s: float = setting(10.0, "Timeout of one indexer call from the web3 domain")
 
+    # --- studio (the page at /) ---
+    studio_enabled: bool = setting(True, "Serve the Creator's Studio page at /")
+    stripe_js_url: str = setting("", "Stripe.js for the page; '' = js.stripe.com with a publishable key, the sandbox's otherwise")
+    devnet_control_url: str = setting("", "Devnet control API; on the devnet it backs the page's test wallet (never elsewhere)")
+
     def validate(self) -> None:
         parse_packs(self.credit_packs)
         if not 1 <= self.port <= 65535:
