@@ -10,7 +10,9 @@ from litestar.datastructures import State
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
 
+from gateway.accounts.deps import ACCOUNT_DEPENDENCIES
 from gateway.lib.db import Database
 from gateway.server.container import Container
 from gateway.server.domains import all_migrations, install_all
@@ -48,10 +50,15 @@ async def build_app(settings: GatewaySettings, *, container: Container | None = 
         middleware=[DefineMiddleware(RequestContextMiddleware)],
         cors_config=cors,
         request_max_body_size=settings.max_body_bytes,
+        dependencies=dict(ACCOUNT_DEPENDENCIES),
         openapi_config=OpenAPIConfig(
             title="creatorpass gateway", version="1", path="/schema",
             description="Pay per AI generation with $CREATE: card credits (Web2.5) or a CIP-30 wallet (Web3).",
             render_plugins=[ScalarRenderPlugin()],
+            components=Components(security_schemes={
+                "BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT",
+                                              description="Access token from /v1/auth/login or /v1/auth/signup"),
+            }),
         ),
         on_startup=[container.start],
         on_shutdown=[container.stop],

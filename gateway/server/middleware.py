@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from typing import Any
 
 import structlog
 from litestar.enums import ScopeType
@@ -59,10 +58,8 @@ class RequestContextMiddleware:
 
 
 def _route_template(scope: Scope) -> str:
-    """The matched route's path template (bounded label cardinality), or 'unmatched'."""
-    handler: Any = scope.get("route_handler")
-    if handler is not None:
-        paths = getattr(handler, "paths", None)
-        if paths:
-            return str(sorted(paths)[0])
+    """The matched route's full path template (bounded label cardinality), or 'unmatched'."""
+    template = scope.get("path_template")
+    if template:
+        return str(template)
     return "unmatched"

@@ -1,0 +1,94 @@
+"""Shared fixtures for the gateway tests: settings, an in-process app with its container, a client.
+
+``gateway_app`` builds the real app over a fresh state directory. The ledger is the credits domain's
+real SQLite ledger once that domain is installed; until then (or when a test asks for ``fake_ledger``)
+an in-memory one from ``tests.gateway.fake_ledger``. Services a test wants to replace are passed as
+``provide={Type: instance}`` to ``make_gateway``; domain installs keep what is already provided.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar.testing import AsyncTestClient
+
+from gateway.credits.ledger import Ledger
+from gateway.lib.db import Database
+from gateway.server.container import Container
+from gateway.server.core import GatewayApp, build_app
+from gateway.server.domains import all_migrations
+from gateway.settings import GatewaySettings
+from tests.gateway.fake_ledger import FakeLedger
+
+# Cheap argon2 (the production cost is 64 MiB x 3 passes: too slow for dozens of test sign-ups on a
+# shared 2-core box) and generous auth rate limits unless a test sets its own.
+TEST_SETTINGS: dict[str, Any] = {
+    "password_hash_memory_kib": 1024, "password_hash_time_cost": 1, "auth_rate_per_minute": 1000,
+    "log_json": False, "sweep_interval_s": 0.2,
+}
+REAL_LEDGER = importlib.util.find_spec("gateway.credits.domain") is not None
+
+
+def gateway_settings(tmp_path: Path, **overrides: Any) -> GatewaySettings:
+    settings = GatewaySettings(state_dir=tmp_path, **{**TEST_SETTINGS, **overrides})
+    settings.validate()
+    return settings
+
+
+MakeGateway = Callable[..., Awaitable[GatewayApp]]
+
+
+@pytest.fixture
+async def make_gateway(tmp_path: Path) -> AsyncIterator[MakeGateway]:
+    """``await make_gateway(provide={T: obj}, fake_ledger=False, **settings)`` → a built (not started) app."""
+    built: list[GatewayApp] = []
+
+    async def make(*, provide: dict[type[Any], Any] | None = None, fake_ledger: bool = not REAL_LEDGER,
+                   state_dir: Path | None = None, **overrides: Any) -> GatewayApp:
+        settings = gateway_settings(state_dir or tmp_path / f"gw{len(built)}", **overrides)
+        db = Database(settings.sqlite_path)
+        db.migrate(all_migrations())
+        container = Container(settings=settings, db=db)
+        services = dict(provide or {})
+        if fake_ledger:
+            services.setdefault(Ledger, FakeLedger())
+        for kind, service in services.items():
+            container.provide(kind, service)
+        app = await build_app(settings, container=container)
+        built.append(app)
+        return app
+
+    yield make
+    for app in built:
+        app.container.db.close()
+
+
+@pytest.fixture
+async def gateway(make_gateway: MakeGateway) -> GatewayApp:
+    return await make_gateway()
+
+
+@pytest.fixture
+async def client(gateway: GatewayApp) -> AsyncIterator[AsyncTestClient[Any]]:
+    async with AsyncTestClient(app=gateway.app) as test_client:
+        yield test_client
+
+
+async def signup(client: AsyncTestClient[Any], email: str = "artist@example.com",
+                 password: str = "correct horse battery") -> dict[str, Any]:
+    """Sign up and return the token pair plus ``headers`` for bearer calls."""
+    response = await client.post("/v1/auth/signup", json={"email": email, "password": password})
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    body["headers"] = {"Authorization": f"Bearer {body['access_token']}"}
+    return body
+
+
+def user_id_of(gateway: GatewayApp, access_token: str) -> str:
+    from gateway.accounts.tokens import TokenService
+
+    return gateway.container.get(TokenService).verify(access_token).subject
