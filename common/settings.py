@@ -95,11 +95,26 @@ def _convert(name: str, raw: str, annotation: Any) -> Any:
     raise ConfigError(f"{name}: unsupported setting type {annotation!r}")
 
 
+def _unreadable_secret(path: str) -> str:
+    """Why this process may not read ``path``, and the fix: a bind-mounted secret keeps its host owner and mode."""
+    uid, gid = os.getuid(), os.getgid()
+    try:
+        st = os.stat(path)
+        owner = f"owned by uid {st.st_uid} gid {st.st_gid} with mode {st.st_mode & 0o777:04o}"
+    except OSError as exc:
+        owner = f"not even stat-able ({exc.strerror})"
+    return (f"cannot read secret file {path!r}: permission denied; this process runs as uid {uid} gid {gid} and "
+            f"the file is {owner}. On the host, make it readable by uid {uid}: "
+            f"chown {uid}:{gid} FILE && chmod 0400 FILE (or give it group {gid} and mode 0440)")
+
+
 def _read_secret(var: str, env: Mapping[str, str]) -> str | None:
     path = env.get(f"{var}_FILE")
     if path:
         try:
             data = Path(path).read_bytes()
+        except PermissionError:
+            raise ConfigError(f"{var}_FILE: {_unreadable_secret(path)}") from None
         except OSError as exc:
             raise ConfigError(f"{var}_FILE: cannot read secret file {path!r}: {exc.strerror}") from None
         if len(data) > MAX_SECRET_BYTES:

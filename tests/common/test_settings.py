@@ -1,5 +1,8 @@
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -130,3 +133,35 @@ def test_settings_table_aligns_every_variable():
     assert any(line.startswith("DEMO_API_KEY_FILE ") and "(secret)" in line for line in lines)
     docs = [doc for _var, _default, doc in describe_settings(DemoSettings)]
     assert len({line.rindex(doc) for line, doc in zip(lines, docs, strict=True)}) == 1  # docs in one column
+
+
+
+
+def test_unreadable_secret_file_says_who_may_read_it_and_how_to_fix_it(tmp_path):
+    # A bind-mounted secret keeps its host owner and mode; the message must name both sides and the fix.
+    # Root reads any file, so as root the reader is a child process that drops to uid/gid 65534 before
+    # reading (from a directory it may traverse: pytest's tmp_path is not).
+    as_root = os.getuid() == 0
+    folder = Path(tempfile.mkdtemp(prefix="secret-")) if as_root else tmp_path
+    try:
+        folder.chmod(0o755)
+        secret = folder / "passphrase"
+        secret.write_text("s3cr3t-value\n")
+        secret.chmod(0o600 if as_root else 0o000)
+        uid = 65534 if as_root else os.getuid()
+        code = ("import os, sys\nfrom common.settings import ConfigError, load_settings\n"
+                "from tests.common.test_settings import DemoSettings\n"
+                f"if {as_root}:\n    os.setgid(65534)\n    os.setuid(65534)\n"
+                "try:\n    load_settings(DemoSettings, {'DEMO_API_KEY_FILE': sys.argv[1]})\n"
+                "except ConfigError as exc:\n    print(exc)\n")
+        result = subprocess.run([sys.executable, "-c", code, str(secret)], capture_output=True, text=True,
+                                cwd=Path(__file__).resolve().parents[2], timeout=60)
+        message = result.stdout.strip()
+        assert message.startswith(f"DEMO_API_KEY_FILE: cannot read secret file '{secret}': permission denied"), result
+        assert f"this process runs as uid {uid}" in message
+        assert f"owned by uid {secret.stat().st_uid} gid {secret.stat().st_gid} with mode 0" in message
+        assert f"chown {uid}:" in message and "chmod 0400" in message
+        assert "s3cr3t" not in message
+    finally:
+        if as_root:
+            shutil.rmtree(folder)
