@@ -14,9 +14,9 @@ from inference.engine import Engine
 from inference.registry import ModelEntry, ModelRegistry
 from inference.runtime import RuntimeConfig
 from inference.service import InferenceServicer, RequestLimits
-from inference.settings import InferenceSettings
+from inference.settings import GPU_PROVIDERS, InferenceSettings
 
-__all__ = ["INFERENCE_SERVICE", "InferenceServer", "model_health_name", "runtime_config"]
+__all__ = ["INFERENCE_SERVICE", "InferenceServer", "cpu_bound_models", "model_health_name", "runtime_config"]
 
 log = get_logger(__name__)
 INFERENCE_SERVICE = "creatorpass.v1.InferenceService"
@@ -31,6 +31,11 @@ def runtime_config(settings: InferenceSettings) -> RuntimeConfig:
     return RuntimeConfig(providers=settings.providers, intra_op_threads=settings.intra_op_threads,
                          device_id=settings.device_id, trt_fp16=settings.trt_fp16,
                          trt_cache_dir=settings.data_dir / "tensorrt")
+
+
+def cpu_bound_models(entries: list[ModelEntry]) -> list[str]:
+    """Names of the ready models whose session runs on no GPU provider."""
+    return [e.name for e in entries if e.ready and e.model is not None and e.model.provider not in GPU_PROVIDERS]
 
 
 def registry_from(settings: InferenceSettings) -> ModelRegistry:
@@ -105,15 +110,24 @@ class InferenceServer:
             await self._loader
 
     def check(self) -> tuple[int, dict[str, Any]]:
-        """/health: 200 when the default model serves, 202 while it loads, 503 when it failed."""
-        models = {e.name: {"kind": e.kind, "state": e.state, "error": e.error} for e in
-                  list(self.registry.entries.values())}
+        """/health: 200 when the default model serves, 202 while it loads, 503 when it failed, or
+        503 "degraded" when a GPU is required (INFERENCE_REQUIRE_GPU) and a ready model runs on the CPU."""
+        entries = list(self.registry.entries.values())
+        models = {e.name: {"kind": e.kind, "state": e.state, "error": e.error,
+                           "provider": e.model.provider if e.model is not None else ""} for e in entries}
         default = self.registry.entries.get(self.registry.default_model)
         state = default.state if default is not None else "failed"
         status = {"ready": 200, "loading": 202}.get(state, 503)
-        return status, {"status": {200: "ready", 202: "loading", 503: "down"}[status],
-                        "default_model": self.registry.default_model, "queue_depth": self.engine.queue_depth,
-                        "models": models}
+        body: dict[str, Any] = {"status": {200: "ready", 202: "loading", 503: "down"}[status],
+                                "default_model": self.registry.default_model,
+                                "queue_depth": self.engine.queue_depth, "models": models}
+        off_gpu = cpu_bound_models(entries) if self.settings.require_gpu else []
+        if off_gpu and status != 503:
+            status = 503
+            body["status"] = "degraded"
+            body["reason"] = (f"INFERENCE_REQUIRE_GPU is set but {', '.join(off_gpu)} run on the CPU provider: "
+                              "no GPU provider is active (see the provider_failed log lines)")
+        return status, body
 
     async def stop(self, grace_s: float = 5.0) -> None:
         if self.grpc is not None:

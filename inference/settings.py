@@ -8,7 +8,7 @@ from typing import ClassVar
 
 from common.settings import BaseSettings, ConfigError, setting
 
-__all__ = ["PROVIDER_NAMES", "InferenceSettings"]
+__all__ = ["GPU_PROVIDERS", "PROVIDER_NAMES", "InferenceSettings"]
 
 # Short names accepted in INFERENCE_PROVIDERS → onnxruntime execution provider names.
 PROVIDER_NAMES = {
@@ -16,6 +16,8 @@ PROVIDER_NAMES = {
     "cuda": "CUDAExecutionProvider",
     "cpu": "CPUExecutionProvider",
 }
+# Short names of the providers that run on a GPU.
+GPU_PROVIDERS = frozenset({"tensorrt", "cuda"})
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,9 @@ class InferenceSettings(BaseSettings):
     providers: tuple[str, ...] = setting(
         ("tensorrt", "cuda", "cpu"), "Execution providers tried in order (tensorrt, cuda, cpu), comma-separated")
     device_id: int = setting(0, "GPU index for the CUDA and TensorRT providers")
+    require_gpu: bool = setting(
+        False, "A GPU deployment: /health answers 503 'degraded' while any ready model runs on the CPU provider "
+        "(e.g. the CUDA libraries did not load); the GPU image sets it true")
     trt_fp16: bool = setting(True, "Let TensorRT build float16 engines")
     intra_op_threads: int = setting(0, "onnxruntime intra-op threads per session (0 = one per physical core)")
     safety_checker: Path | None = setting(
@@ -64,6 +69,9 @@ class InferenceSettings(BaseSettings):
         unknown = [p for p in self.providers if p not in PROVIDER_NAMES]
         if unknown or not self.providers:
             raise ConfigError(f"INFERENCE_PROVIDERS: use some of {', '.join(PROVIDER_NAMES)}; got {unknown or '()'}")
+        if self.require_gpu and not GPU_PROVIDERS.intersection(self.providers):
+            raise ConfigError("INFERENCE_REQUIRE_GPU: true, but INFERENCE_PROVIDERS names no GPU provider "
+                              f"({', '.join(sorted(GPU_PROVIDERS))}); got {', '.join(self.providers)}")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ConfigError("INFERENCE_TLS_CERT and INFERENCE_TLS_KEY must be set together")
         checks = [
