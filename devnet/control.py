@@ -18,6 +18,7 @@ from devnet.chain import Block, Chain
 from devnet.faucet import FaucetError
 from devnet.ledger.address import AddressError
 from devnet.ledger.types import LedgerError, LedgerRejection
+from devnet.wallet import add_wallet_routes
 
 __all__ = ["ControlState", "create_control_app"]
 
@@ -213,4 +214,5 @@ def create_control_app(state: ControlState) -> web.Application:
     app.router.add_post("/devnet/rollback", rollback)
     app.router.add_get("/devnet/info", info)
     app.router.add_get("/devnet/health", health)
+    add_wallet_routes(app, state.chain)  # devnet test wallets (CIP-30's server half), see devnet/wallet.py
     return app
