@@ -26,6 +26,7 @@ __all__ = [
     "HoldExpired",
     "HoldNotFound",
     "HoldResolved",
+    "IdempotencyConflict",
     "InsufficientCredits",
     "Ledger",
     "ReconcileReport",
@@ -45,6 +46,12 @@ class InsufficientCredits(PaymentRequired):
 
 class AccountFrozen(Forbidden):
     code = "account_frozen"
+
+
+class IdempotencyConflict(Conflict):
+    """The idempotency key (or generation id) was used before for a different operation or amount."""
+
+    code = "idempotency_conflict"
 
 
 class HoldNotFound(NotFound):
