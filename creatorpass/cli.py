@@ -1,0 +1,76 @@
+"""``creatorpass``: the operator's command line.
+
+    creatorpass doctor      checks before start (node socket, network magic, sync, keys) and what to fix
+    creatorpass reconcile   the gateway's ledger invariants (python -m gateway reconcile)
+    creatorpass up          the embedded appliance as local processes (what `make up` runs)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from creatorpass import doctor
+
+__all__ = ["main"]
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    cfg = doctor.DoctorConfig.from_env(os.environ)
+    for name in ("network", "ogmios_url", "kupo_url", "indexer_health_url"):
+        value = getattr(args, name)
+        if value:
+            setattr(cfg, name, value)
+    if args.node_socket:
+        cfg.node_socket = Path(args.node_socket)
+    if args.signer_key_file:
+        cfg.signer_key_file = Path(args.signer_key_file)
+    if args.network_magic is not None:
+        cfg.network_magic = args.network_magic
+    checks = doctor.run_checks(cfg)
+    if args.json:
+        print(json.dumps([asdict(c) for c in checks], indent=2))
+    else:
+        print(doctor.render(checks))
+    failed = [c for c in checks if c.ok is False]
+    if not args.json:
+        print(f"\n{len(failed)} problem(s) found." if failed else "\nall checks passed.")
+    return 1 if failed else 0
+
+
+def _reconcile(args: argparse.Namespace) -> int:
+    argv = [sys.executable, "-m", "gateway", "reconcile", *(["--json"] if args.json else [])]
+    return subprocess.call(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["up"]:  # everything after `up` is make up's own flags (see creatorpass up --help)
+        import creatorpass.up as up
+
+        code: int = up.main(argv[1:])
+        return code
+    parser = argparse.ArgumentParser(prog="creatorpass", description="creatorpass operator commands")
+    sub = parser.add_subparsers(dest="command", required=True)
+    d = sub.add_parser("doctor", help="check the node, Ogmios, Kupo, the indexer and the signer's keys")
+    d.add_argument("--network", help="mainnet, preprod, preview or devnet (default: $NETWORK or devnet)")
+    d.add_argument("--network-magic", type=int, help="expected magic of a custom testnet")
+    d.add_argument("--node-socket", help="the node's socket (default: $CARDANO_NODE_SOCKET_PATH; unset = skip)")
+    d.add_argument("--ogmios-url", help="default: $INDEXER_OGMIOS_URL or ws://127.0.0.1:1337")
+    d.add_argument("--kupo-url", help="default: $INDEXER_KUPO_URL or http://127.0.0.1:1442")
+    d.add_argument("--indexer-health-url", help="default: $INDEXER_HEALTH_URL or http://127.0.0.1:1443/health")
+    d.add_argument("--signer-key-file", help="default: $SIGNER_KEY_FILE or $SIGNER_DATA_DIR/keys.json")
+    d.add_argument("--json", action="store_true", help="machine-readable output")
+    d.set_defaults(run=_doctor)
+    r = sub.add_parser("reconcile", help="check the ledger's invariants (exit 1 on a breach)")
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(run=_reconcile)
+    sub.add_parser("up", help="run the embedded appliance (devnet, Stripe sandbox, every service); see up --help")
+    args = parser.parse_args(argv)
+    result: int = args.run(args)
+    return result
