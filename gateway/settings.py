@@ -127,6 +127,7 @@ class GatewaySettings(BaseSettings):
     web3_challenge_domain: str = setting("", "Domain named in wallet sign-in challenges; '' = the host of base_url")
     web3_challenge_ttl_s: int = setting(300, "Lifetime of a wallet sign-in challenge")
     web3_chain_timeout_s: float = setting(10.0, "Timeout of one indexer call from the web3 domain")
+    web3_confirm_wait_s: float = setting(120.0, "How long /api/confirm-generation waits for images before a 202")
 
     # --- studio (the page at /) ---
     studio_enabled: bool = setting(True, "Serve the Creator's Studio page at /")
