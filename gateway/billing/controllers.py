@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency, Provide
-from litestar.params import JSONBody, Parameter
+from litestar.params import HeaderParameter, JSONBody, PathParameter
 
 from gateway.accounts.principal import Principal
 from gateway.billing.deps import provide_purchase_service, provide_webhook_service
@@ -30,8 +30,8 @@ from gateway.billing.webhooks import WebhookService
 __all__ = ["BillingController", "SeedBillingController", "WebhookController"]
 
 BEARER: list[dict[str, list[str]]] = [{"BearerToken": []}]
-IdempotencyKey = Annotated[str | None, Parameter(
-    header="Idempotency-Key", required=False, min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$",
+IdempotencyKey = Annotated[str | None, HeaderParameter(
+    name="Idempotency-Key", required=False, min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$",
     description="Optional: the same key names the same purchase, so a retry never charges twice")]
 PURCHASE_DEPENDENCIES = {"purchases": Provide(provide_purchase_service)}
 
@@ -102,9 +102,10 @@ class BillingController(Controller):
         return CheckoutOut(purchase_id=started.purchase.id, checkout_session_id=started.session_id, url=started.url)
 
     @get("/purchases/{purchase_id:str}", security=BEARER, summary="One of the artist's purchases (404 for others)")
-    async def purchase(self, purchase_id: str, principal: NamedDependency[Principal],
+    async def purchase(self, purchase_id: Annotated[str, PathParameter(max_length=64)],
+                       principal: NamedDependency[Principal],
                        purchases: NamedDependency[PurchaseService]) -> PurchaseStatusOut:
-        return _status_view(await purchases.get(user_id=principal.user_id, purchase_id=purchase_id[:64]))
+        return _status_view(await purchases.get(user_id=principal.user_id, purchase_id=purchase_id))
 
 
 class WebhookController(Controller):
