@@ -223,8 +223,9 @@ class Dispatcher:
             "duration_ms": round((time.time() - started) * 1000, 1), "next_retry_at": next_retry_at,
             "duplicate": delivery.duplicate, "chaos_delay_s": delivery.delay_s,
         })
-        log.info("webhook_attempt", event=delivery.event_id, type=delivery.event_type, endpoint=delivery.endpoint_id,
-                 attempt=delivery.attempts, status_code=status_code, error=error, outcome=delivery.status)
+        log.info("webhook_attempt", event_id=delivery.event_id, event_type=delivery.event_type,
+                 endpoint=delivery.endpoint_id, attempt=delivery.attempts, status_code=status_code, error=error,
+                 outcome=delivery.status)
         self.sb.store.dirty = True
 
     # -- controls and persistence -------------------------------------------------------------
