@@ -1,8 +1,20 @@
-"""The compose bundle is validated statically: no docker engine runs here or in CI."""
+"""The production bundle is validated statically: no docker engine runs here or in CI.
 
+Each test puts back one defect the bundle once had (issue 18) into a copy of today's bundle and checks
+that tools/check_compose.py reports it; the container scripts run for real under sh/bash.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -10,19 +22,292 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 from check_compose import problems  # noqa: E402
 
+BUNDLE = ["docker-compose.yml", "docker-compose.bootstrap.yml", "docker", "cardano-node-config", ".env.example",
+          ".dockerignore", "README.md", "constraints.txt", "models", "tools/compose-spec.json"]
 
-def test_bundle_is_valid():
+
+@pytest.fixture
+def bundle(tmp_path: Path) -> Path:
+    for rel in BUNDLE:
+        source, target = ROOT / rel, tmp_path / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target)
+        else:
+            shutil.copy2(source, target)
+    return tmp_path
+
+
+def edit(root: Path, change: Callable[[dict[str, Any]], None], name: str = "docker-compose.yml") -> list[str]:
+    path = root / name
+    doc = yaml.safe_load(path.read_text())
+    change(doc)
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return problems(root, hadolint=False)
+
+
+def replace(root: Path, rel: str, old: str, new: str) -> list[str]:
+    path = root / rel
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {rel}"
+    path.write_text(text.replace(old, new))
+    return problems(root, hadolint=False)
+
+
+def has(found: list[str], *needles: str) -> bool:
+    return any(all(n in p for n in needles) for p in found)
+
+
+def test_bundle_is_valid() -> None:
     assert problems() == []
 
 
-def test_schema_violations_and_missing_dockerfiles_are_reported(tmp_path):
-    doc = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    doc["services"]["indexer"]["restart"] = ["not", "a", "string"]
-    doc["services"]["signer"]["build"]["dockerfile"] = "docker/missing.Dockerfile"
-    del doc["services"]["ogmios"]["healthcheck"]
-    broken = tmp_path / "docker-compose.yml"
-    broken.write_text(yaml.safe_dump(doc))
-    found = problems(broken)
-    assert any(p.startswith("schema: services/indexer/restart") for p in found), found
+def test_schema_violations_and_missing_dockerfiles_are_reported(bundle: Path) -> None:
+    def change(doc: dict[str, Any]) -> None:
+        doc["services"]["indexer"]["restart"] = ["not", "a", "string"]
+        doc["services"]["signer"]["build"]["dockerfile"] = "docker/missing.Dockerfile"
+        del doc["services"]["ogmios"]["healthcheck"]
+    found = edit(bundle, change)
+    assert has(found, "schema docker-compose.yml: services/indexer/restart"), found
     assert "signer: Dockerfile docker/missing.Dockerfile does not exist" in found
     assert "ogmios: no healthcheck in compose or its image" in found
+
+
+def test_node_flags_must_be_space_separated_pairs(bundle: Path) -> None:
+    def change(doc: dict[str, Any]) -> None:
+        doc["services"]["cardano-node"]["command"] = ["run", "--config=/config/cardano-node/config.json",
+                                                      "--port", "3001", "--port", "3002"]
+        doc["services"]["cardano-node"]["environment"] = {"NETWORK": "preprod"}
+    found = edit(bundle, change)
+    assert has(found, "'--config=/config/cardano-node/config.json'", "space-separated '--config VALUE'"), found
+    assert has(found, "--port given twice")
+    assert has(found, "cardano-node: NETWORK in its environment")
+
+
+def test_configs_for_a_newer_node_are_refused(bundle: Path) -> None:
+    config = bundle / "cardano-node-config/preprod/cardano-node/config.json"
+    doc = json.loads(config.read_text())
+    doc["MinNodeVersion"] = "10.7.0"
+    del doc["EnableP2P"]
+    config.write_text(json.dumps(doc))
+    snapshot = bundle / "cardano-node-config/preprod/cardano-node/peer-snapshot.json"
+    snapshot.write_text(json.dumps({"NetworkMagic": 1, "Point": {}, "bigLedgerPools": []}))
+    found = problems(bundle, hadolint=False)
+    assert has(found, "preprod: configs want cardano-node >= 10.7.0, the stack runs 10.5.1"), found
+    assert has(found, "preprod: config.json lacks EnableP2P")
+    assert has(found, "preprod: peer-snapshot.json lacks version/slotNo")
+    assert has(found, "preprod/cardano-node/config.json: not the file SOURCE.json pins")
+
+
+def test_node_ogmios_kupo_and_configs_move_together(bundle: Path) -> None:
+    found = replace(bundle, "docker-compose.yml", "cardanosolutions/ogmios:v6.14.0", "cardanosolutions/ogmios:v7.0.0")
+    assert has(found, "ogmios: image 'cardanosolutions/ogmios:v7.0.0', the stack pins"), found
+    found = replace(bundle, "cardano-node-config/SOURCE.json", "e4eb6da37e3f013eece2c9301a0e66e939b3dd96", "0" * 40)
+    assert has(found, "SOURCE.json: commit '" + "0" * 40)
+    genesis = bundle / "cardano-node-config/preview/genesis/shelley.json"
+    genesis.write_text(genesis.read_text() + " ")
+    assert has(problems(bundle, hadolint=False), "preview: Shelley genesis does not match ShelleyGenesisHash")
+
+
+def test_directories_services_write_are_created_for_their_users(bundle: Path) -> None:
+    found = replace(bundle, "docker/Dockerfile", "    && install -d -o ${SIGNER_UID} -g ${SIGNER_SOCKET_GID} -m 2770 "
+                    "/run/creatorpass\n", "\n")
+    assert has(found, "signer: Dockerfile does not create /run/creatorpass, so its volume is root's"), found
+    found = edit(bundle, lambda d: d["services"]["indexer"]["environment"].update(INDEXER_DB_PATH="/srv/x.sqlite"))
+    assert has(found, "indexer: INDEXER_DB_PATH writes under /srv, which is on no writable volume"), found
+    found = edit(bundle, lambda d: d["services"]["indexer"]["build"]["args"].update(APP_UID="10009"))
+    assert not has(found, "indexer: /data")  # the image makes /data for whichever uid it runs as
+
+
+def test_secret_file_ownership_is_documented(bundle: Path) -> None:
+    found = replace(bundle, "README.md", "sudo install -o 10001 -g 10001 -m 0400", "tee")
+    assert has(found, "signer: README 'Production bundle' must show secrets/signer-passphrase", "uid 10001"), found
+
+
+def test_required_variables_only_where_a_plain_up_needs_them(bundle: Path) -> None:
+    found = replace(bundle, "docker-compose.yml", "KUPO_POLICY_ID: ${CREATE_POLICY_ID:-}",
+                    "KUPO_POLICY_ID: ${CREATE_POLICY_ID:?set it}")
+    assert has(found, "docker-compose.yml: ${CREATE_POLICY_ID:?} aborts every command"), found
+    found = replace(bundle, "docker-compose.bootstrap.yml", "SIGNER_SINK_MODE: ${SINK_MODE:-mint}",
+                    "SIGNER_SINK_MODE: address")
+    assert has(found, "bootstrap.yml: signer environment differs"), found
+    (bundle / "docker-compose.bootstrap.yml").unlink()
+    assert has(problems(bundle, hadolint=False), "bootstrap.yml: needs the signer")
+
+
+def test_nothing_waits_for_a_slow_service_to_be_healthy(bundle: Path) -> None:
+    def change(doc: dict[str, Any]) -> None:
+        doc["services"]["kupo"]["depends_on"]["ogmios"]["condition"] = "service_healthy"
+        del doc["services"]["ogmios"]["healthcheck"]["start_period"]
+        doc["services"]["cardano-node"]["healthcheck"]["test"] = ["CMD-SHELL", "test -S /ipc/node.socket"]
+    found = edit(bundle, change)
+    assert has(found, "kupo: waits for ogmios to be healthy"), found
+    assert has(found, "ogmios: healthcheck start_period under 1h")
+    assert has(found, "cardano-node: healthcheck must query the node")
+    found = replace(bundle, "docker/ogmios-health.sh", "waiting for node", "not connected")
+    assert has(found, "ogmios: its health must say 'waiting for node'")
+
+
+def test_gpu_image_cuda_major_matches_the_wheel(bundle: Path) -> None:
+    found = replace(bundle, "docker/inference-gpu.Dockerfile", "nvidia/cuda:13.0.1-cudnn-runtime",
+                    "nvidia/cuda:12.8.1-cudnn-runtime")
+    assert has(found, "inference: base image 'nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04' is not CUDA 13"), found
+    replace(bundle, "docker/inference-gpu.Dockerfile", "INFERENCE_PROVIDERS=cuda,cpu INFERENCE_REQUIRE_GPU=true",
+            "INFERENCE_PROVIDERS=tensorrt,cuda,cpu")
+    found = edit(bundle, lambda d: d["services"]["inference"]["environment"].pop("INFERENCE_REQUIRE_GPU"))
+    assert has(found, "inference: tries TensorRT, but the image does not install tensorrt-cu13-libs==10."), found
+    assert has(found, "inference: set INFERENCE_REQUIRE_GPU=true")
+    found = replace(bundle, "constraints.txt", "onnxruntime-gpu==1.31.1", "onnxruntime-gpu==1.32.0")
+    assert has(found, "onnxruntime-gpu 1.32.0 has no entry in ORT_GPU_LIBS")
+
+
+def test_signer_clients_join_the_socket_group(bundle: Path) -> None:
+    compose = bundle / "docker-compose.yml"
+    client = ("  studio-client:\n    image: example/client\n    volumes: [*signer-socket-volume]\n"
+              "    healthcheck: {test: [CMD, 'true']}\n")
+    text = compose.read_text().replace("\nsecrets:\n", "\n" + client + "\nsecrets:\n", 1)
+    compose.write_text(text)
+    assert has(problems(bundle, hadolint=False), "studio-client: mounts the signer's socket without group_add [10010]")
+    compose.write_text(text.replace("volumes: [*signer-socket-volume]",
+                                    "volumes: [*signer-socket-volume]\n    group_add: *signer-socket-group"))
+    assert problems(bundle, hadolint=False) == []  # what a client (the gateway) adds: two lines
+    found = replace(bundle, "docker/Dockerfile", "-m 2770 /run/creatorpass", "-m 0770 /run/creatorpass")
+    assert has(found, "signer: /run/creatorpass must be setgid to the socket group 10010"), found
+
+
+def test_network_settings_come_from_network_only(bundle: Path) -> None:
+    found = edit(bundle, lambda d: d["services"]["signer"]["environment"].update(SIGNER_NETWORK_ID="${NETWORK_ID:-0}"))
+    assert has(found, "signer: SIGNER_NETWORK_ID is derived from NETWORK"), found
+    assert has(found, ".env.example: NETWORK_ID is used by the compose files but not documented")
+    found = replace(bundle, "docker/Dockerfile", 'ENTRYPOINT ["sh", "/usr/local/bin/creatorpass-entrypoint"]',
+                    'ENTRYPOINT ["python", "-m", "signer"]')
+    assert has(found, "signer: Dockerfile ENTRYPOINT must run docker/entrypoint.sh"), found
+
+
+def test_policy_settings_and_every_variable_are_documented(bundle: Path) -> None:
+    found = edit(bundle, lambda d: d["services"]["signer"]["environment"].pop("SIGNER_ASSET_POLICY_ID"))
+    assert has(found, "signer: SIGNER_ASSET_POLICY_ID must come from ${CREATE_POLICY_ID}"), found
+    found = replace(bundle, ".env.example", "PROMETHEUS_PORT=9090\n", "PROMETHEUS_PORT=9090\nUNUSED_KNOB=1\n")
+    assert has(found, ".env.example: UNUSED_KNOB is documented but no compose file uses it"), found
+
+
+def test_kupo_and_indexer_start_from_one_documented_point(bundle: Path) -> None:
+    found = replace(bundle, "docker-compose.yml", "KUPO_SINCE: ${CHAIN_START_POINT:-}",
+                    "KUPO_SINCE: ${CHAIN_START_POINT:-origin}")
+    assert has(found, "start point defaults to origin"), found
+    found = replace(bundle, "docker-compose.yml", "INDEXER_START_POINT: ${CHAIN_START_POINT:-}",
+                    "INDEXER_START_POINT: origin")
+    assert has(found, "must be one .env variable"), found
+
+
+def test_ports_on_loopback_and_prometheus_keeps_and_scrapes_everything(bundle: Path) -> None:
+    def change(doc: dict[str, Any]) -> None:
+        doc["services"]["cardano-node"]["ports"] = ["3001:3001"]
+        doc["services"]["prometheus"]["ports"] = ["${PROMETHEUS_PORT:-9090}:9090"]
+        doc["services"]["prometheus"]["volumes"] = ["./docker/prometheus.yml:/etc/prometheus/prometheus.yml:ro"]
+    replace(bundle, "docker/prometheus.yml", '"kupo:1442"', '"kupo:9999"')
+    found = edit(bundle, change)
+    assert has(found, "cardano-node: publishes 3001:3001 on every interface"), found
+    assert has(found, "prometheus: publishes 9090:9090 on every interface")
+    assert has(found, "prometheus: /prometheus needs a named volume")
+    assert has(found, "docker/prometheus.yml: does not scrape kupo:1442/metrics")
+
+
+def test_dockerignore_and_mounted_paths(bundle: Path) -> None:
+    found = replace(bundle, ".dockerignore", "\nsecrets\n", "\ncommon\n")
+    assert has(found, ".dockerignore: does not keep secrets out"), found
+    assert has(found, ".dockerignore: excludes common, which Dockerfile copies")
+    (bundle / ".dockerignore").unlink()
+    shutil.rmtree(bundle / "models")
+    found = problems(bundle, hadolint=False)
+    assert has(found, ".dockerignore: missing"), found
+    assert has(found, "inference: bind-mounted ./models does not exist in the repo")
+
+
+# --- the container scripts, run for real -----------------------------------------------------------------
+
+
+def fake_program(folder: Path, name: str, body: str) -> None:
+    folder.mkdir(exist_ok=True)
+    path = folder / name
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(0o755)
+
+
+def run_script(script: str, env: dict[str, str], bin_dir: Path, *args: str,
+               shell: str = "sh") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([shell, str(ROOT / "docker" / script), *args], capture_output=True, text=True, timeout=30,
+                          env={"PATH": f"{bin_dir}:/usr/bin:/bin", **env})
+
+
+@pytest.mark.parametrize(("network", "network_id", "address_network"),
+                         [("mainnet", "1", "mainnet"), ("preprod", "0", "testnet"), ("preview", "0", "testnet")])
+def test_entrypoint_derives_the_network_settings(tmp_path: Path, network: str, network_id: str,
+                                                 address_network: str) -> None:
+    fake_program(tmp_path, "python", 'echo "args=$*"; env | grep -E "^(SIGNER|INDEXER|GATEWAY)_NETWORK" | sort\n')
+    done = run_script("entrypoint.sh", {"SERVICE": "signer", "CREATORPASS_NETWORK": network}, tmp_path, "serve")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:4] == ["args=-m signer serve", f"GATEWAY_NETWORK={network}",
+                                           f"INDEXER_NETWORK={address_network}", f"SIGNER_NETWORK_ID={network_id}"]
+
+
+def test_entrypoint_refuses_bad_and_missing_values_naming_the_env_variable(tmp_path: Path) -> None:
+    fake_program(tmp_path, "python", "echo started\n")
+    cases = [({"CREATORPASS_NETWORK": "testnet"}, "NETWORK must be mainnet, preprod or preview"),
+             ({"CREATORPASS_NETWORK": "mainnet", "SIGNER_NETWORK_ID": "0"},
+              "SIGNER_NETWORK_ID=0 disagrees with NETWORK=mainnet"),
+             ({"CREATORPASS_REQUIRED": "INDEXER_TREASURY_ADDRESS=TREASURY_ADDRESS", "INDEXER_TREASURY_ADDRESS": ""},
+              "INDEXER_TREASURY_ADDRESS is empty: set TREASURY_ADDRESS in .env"),
+             ({"CREATORPASS_REQUIRED": "bad;name=X"}, "CREATORPASS_REQUIRED: 'bad;name=X' is not CONTAINER_VAR=")]
+    for env, message in cases:
+        done = run_script("entrypoint.sh", {"SERVICE": "indexer", **env}, tmp_path)
+        assert done.returncode == 2 and f"configuration error: {message}" in done.stderr, (env, done)
+        assert "started" not in done.stdout
+    done = run_script("entrypoint.sh", {"SERVICE": "indexer", "CREATORPASS_REQUIRED": "INDEXER_POLICY_ID=X",
+                                        "INDEXER_POLICY_ID": "ab"}, tmp_path)
+    assert done.returncode == 0 and done.stdout == "started\n", done.stderr
+
+
+def test_kupo_start_indexes_only_our_policy_and_addresses(tmp_path: Path) -> None:
+    fake_program(tmp_path, "kupo", 'for a in "$@"; do echo "$a"; done\n')
+    env = {"KUPO_BIN": str(tmp_path / "kupo"), "KUPO_POLICY_ID": "ab" * 28, "KUPO_TREASURY_ADDRESS": "addr_test1xyz",
+           "KUPO_SINCE": "100.aa"}
+    for missing, message in (("KUPO_POLICY_ID", "CREATE_POLICY_ID is empty"),
+                             ("KUPO_TREASURY_ADDRESS", "TREASURY_ADDRESS is empty"),
+                             ("KUPO_SINCE", "CHAIN_START_POINT is empty")):
+        done = run_script("kupo-start.sh", {**env, missing: ""}, tmp_path)
+        assert done.returncode == 2 and message in done.stderr, done
+    done = run_script("kupo-start.sh", {**env, "KUPO_SINCE": "tip"}, tmp_path)
+    assert done.returncode == 2 and "cannot start at 'tip'" in done.stderr
+    done = run_script("kupo-start.sh", {**env, "KUPO_SINK_ADDRESS": "addr_test1sink"}, tmp_path)
+    args = done.stdout.split()
+    assert done.returncode == 0, done.stderr
+    matches = [args[i + 1] for i, a in enumerate(args) if a == "--match"]
+    assert matches == ["ab" * 28 + ".*", "addr_test1xyz", "addr_test1sink"]
+    assert args[args.index("--since") + 1] == "100.aa" and "--ogmios-host" in args and "--prune-utxo" in args
+
+
+@pytest.mark.parametrize(("wget", "code", "says"), [
+    ('echo \'{"connectionStatus":"connected","networkSynchronization":0.5}\'\n', 0, "connected to cardano-node"),
+    ("echo 'wget: server returned error: HTTP/1.1 500 Internal Server Error' >&2; exit 1\n", 1, "waiting for node"),
+    ("echo 'wget: can\\'t connect to remote host (127.0.0.1): Connection refused' >&2; exit 1\n", 1,
+     "Ogmios does not answer"),
+])
+def test_ogmios_health_says_waiting_for_node(tmp_path: Path, wget: str, code: int, says: str) -> None:
+    fake_program(tmp_path, "wget", wget)
+    done = run_script("ogmios-health.sh", {}, tmp_path)
+    assert done.returncode == code and says in done.stdout, done
+
+
+def test_node_health_reads_the_magic_of_each_pinned_network(tmp_path: Path) -> None:
+    # The script reads the genesis at its container path; run its own parsing lines on each pinned genesis.
+    script = (ROOT / "docker" / "node-health.sh").read_text()
+    assert "cardano-cli query tip" in script
+    parse = [line for line in script.splitlines() if line.startswith(("genesis=", "magic="))]
+    assert len(parse) == 3, parse
+    for network, magic in (("mainnet", "764824073"), ("preprod", "1"), ("preview", "2")):
+        genesis = ROOT / f"cardano-node-config/{network}/genesis/shelley.json"
+        code = "\n".join(parse).replace("/config/genesis/shelley.json", str(genesis)) + '\necho "$magic"'
+        done = subprocess.run(["bash", "-c", code], capture_output=True, text=True, timeout=30)
+        assert done.stdout.strip() == magic, (network, done)
+    assert subprocess.run(["bash", "-n", str(ROOT / "docker" / "node-health.sh")], timeout=30).returncode == 0
