@@ -73,7 +73,7 @@ def _stripe_js(settings: GatewaySettings) -> tuple[str, bool]:
         return settings.stripe_js_url, sandbox
     if not settings.stripe_publishable_key:
         return "", sandbox
-    return (REAL_STRIPE_JS, False) if not sandbox else (f"{settings.stripe_api_base.rstrip('/')}/js/v3/", True)
+    return (REAL_STRIPE_JS, False) if not sandbox else (f"{settings.stripe_api_base.rstrip('/')}/v3/", True)
 
 
 def _origin(url: str) -> str:

@@ -125,13 +125,13 @@ async function setupPayments() {
   const cfg = state.config;
   if (cfg.stripe_publishable_key && cfg.stripe_js_url) {
     await loadScript(cfg.stripe_js_url);
-    stripe = window.Stripe(cfg.stripe_publishable_key, cfg.stripe_options || {});
-    if (!cfg.stripe_sandbox) {
-      cardElement = stripe.elements().create("card");
-      cardElement.mount("#card-element");
-    }
+    stripe = window.Stripe(cfg.stripe_publishable_key);
+    cardElement = stripe.elements().create("card");
+    cardElement.mount("#card-element");
+  } else {
+    $("buy").disabled = true;
+    say("account-status", "Card payments are not configured on this studio.");
   }
-  $("sandbox-card").hidden = Boolean(cardElement);
 }
 
 function loadScript(src) {
@@ -144,11 +144,7 @@ function loadScript(src) {
 
 async function createPaymentMethod() {
   if (!stripe) throw new Error("Card payments are not configured on this studio.");
-  const card = cardElement || (() => {
-    const [mm, yy] = $("card-exp").value.split("/").map((v) => parseInt(v, 10));
-    return { number: $("card-number").value.replace(/\s+/g, ""), exp_month: mm, exp_year: 2000 + (yy % 100),
-             cvc: $("card-cvc").value };
-  })();
+  const card = cardElement;
   const result = await stripe.createPaymentMethod({ type: "card", card });
   if (result.error) throw new Error(result.error.message);
   return result.paymentMethod.id;
@@ -165,7 +161,7 @@ async function onBuy(event) {
     let result = await api("/api/billing/purchase-credits", { method: "POST", body: { paymentMethodId, pack } });
     if (result.status === "requires_action" && result.client_secret) {
       say("account-status", "Your bank asks you to confirm the payment…");
-      const next = await stripe.handleNextAction({ clientSecret: result.client_secret });
+      const next = await stripe.handleCardAction(result.client_secret);
       if (next.error) throw new Error(next.error.message);
       result = { status: next.paymentIntent?.status || "processing" };
     }
