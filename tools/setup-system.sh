@@ -12,6 +12,7 @@ set -euo pipefail
 
 DEFAULT_PACKAGES=(
   softhsm2   # PKCS#11 token for the signer's HSM keystore tests (tests/signer, marker `hsm`)
+  chromium   # the studio page's browser tests (tests/e2e: Playwright drives /usr/bin/chromium, never its own)
 )
 
 if [[ $# -gt 0 ]]; then
