@@ -58,7 +58,7 @@ REQUIRED_VARIABLES = {"docker-compose.yml": {"NETWORK"}, "docker-compose.bootstr
 SLOW_SERVICES = {"cardano-node", "ogmios", "kupo", "indexer"}
 MIN_SLOW_START_PERIOD_S = 3600
 # Derived from NETWORK by docker/entrypoint.sh; setting them in compose would let the two disagree.
-DERIVED_FROM_NETWORK = ("SIGNER_NETWORK_ID", "INDEXER_NETWORK", "GATEWAY_NETWORK", "NETWORK_ID")
+DERIVED_FROM_NETWORK = ("SIGNER_NETWORK_ID", "SIGNER_SYSTEM_START", "INDEXER_NETWORK", "GATEWAY_NETWORK", "NETWORK_ID")
 # (service, container variable, .env variable) the policy and token settings must come from.
 WIRING = [
     ("signer", "SIGNER_ASSET_POLICY_ID", "CREATE_POLICY_ID"), ("signer", "SIGNER_ASSET_NAME", "CREATE_ASSET_NAME"),

@@ -249,6 +249,10 @@ def test_entrypoint_derives_the_network_settings(tmp_path: Path, network: str, n
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[:4] == ["args=-m signer serve", f"GATEWAY_NETWORK={network}",
                                            f"INDEXER_NETWORK={address_network}", f"SIGNER_NETWORK_ID={network_id}"]
+    fake_program(tmp_path, "python", 'echo "start=${SIGNER_SYSTEM_START:-}"\n')
+    done = run_script("entrypoint.sh", {"SERVICE": "signer", "CREATORPASS_NETWORK": network}, tmp_path)
+    assert done.stdout.strip() == "start=" + {"mainnet": "", "preprod": "2022-06-20T00:00:00Z",
+                                              "preview": "2022-10-25T00:00:00Z"}[network]
 
 
 def test_entrypoint_refuses_bad_and_missing_values_naming_the_env_variable(tmp_path: Path) -> None:
