@@ -71,8 +71,8 @@ def _objects(sbx: StripeSandboxProcess) -> list[dict[str, Any]]:
     return out
 
 
-def test_every_object_has_the_shape_of_stripes_example(stripe_sandbox: StripeSandboxProcess) -> None:
-    objects = _objects(stripe_sandbox)
+def test_every_object_has_the_shape_of_stripes_example(sandbox: StripeSandboxProcess) -> None:
+    objects = _objects(sandbox)
     kinds = {o["object"] for o in objects}
     assert kinds == set(EXAMPLES), f"not every resource was exercised: {set(EXAMPLES) - kinds}"
     event_types = {o["type"] for o in objects if o["object"] == "event"}
@@ -84,8 +84,8 @@ def test_every_object_has_the_shape_of_stripes_example(stripe_sandbox: StripeSan
     assert {k: v for k, v in problems.items() if v} == {}
 
 
-def test_the_check_catches_a_missing_key_a_wrong_type_and_a_bad_null(stripe_sandbox: StripeSandboxProcess) -> None:
-    client = stripe_sandbox.client()
+def test_the_check_catches_a_missing_key_a_wrong_type_and_a_bad_null(sandbox: StripeSandboxProcess) -> None:
+    client = sandbox.client()
     pi = raw(client.v1.payment_intents.create(params={"amount": 1000, "currency": "usd"}))
     assert conformance_problems(pi) == []
     for mutate, expected in [
