@@ -138,9 +138,8 @@ class BillingStack:
 
     def events_of(self, payment_intent_id: str) -> list[dict[str, Any]]:
         """Every sandbox event about one PaymentIntent (its charge, refunds, disputes), oldest first."""
-        events = self.stripe.v1.events.list(params={"limit": 100}).to_dict()["data"]
-        mine = [e for e in events if payment_intent_id in json.dumps(e["data"]["object"])]
-        return sorted(mine, key=lambda e: (e["created"], e["id"]))
+        events = self.stripe.v1.events.list(params={"limit": 100}).to_dict()["data"]  # newest first
+        return [e for e in reversed(events) if payment_intent_id in json.dumps(e["data"]["object"])]
 
     def wait_delivered(self, event_ids: list[str]) -> list[dict[str, Any]]:
         """Wait until each event was answered 2xx by the gateway at least once; their attempts."""
@@ -156,12 +155,16 @@ class BillingStack:
                    timestamp: int | None = None) -> httpx.Response:
         """Deliver an event ourselves, signed as Stripe signs (with our choice of secret and timestamp)."""
         payload = event if isinstance(event, bytes) else json.dumps(event).encode()
+        return self.http.post("/v1/billing/webhook", content=payload,
+                              headers={"Stripe-Signature": self.sign(payload, secret=secret, timestamp=timestamp),
+                                       "Content-Type": "application/json"})
+
+    def sign(self, payload: bytes, *, secret: str | None = None, timestamp: int | None = None) -> str:
+        """A ``Stripe-Signature`` header for ``payload``: HMAC-SHA256 over ``"{t}.{payload}"``."""
         stamp = int(time.time()) if timestamp is None else timestamp
         signature = hmac.new((secret or self.webhook_secret).encode(), f"{stamp}.".encode() + payload,
                              hashlib.sha256).hexdigest()
-        return self.http.post("/v1/billing/webhook", content=payload,
-                              headers={"Stripe-Signature": f"t={stamp},v1={signature}",
-                                       "Content-Type": "application/json"})
+        return f"t={stamp},v1={signature}"
 
     def close(self) -> None:
         self.http.close()
