@@ -214,10 +214,20 @@ class GrpcChain:
     """``Chain`` over the indexer's gRPC API; idempotent queries retry UNAVAILABLE, submit never does."""
 
     def __init__(self, target: str, *, timeout_s: float = 10.0, submit_timeout_s: float = 40.0) -> None:
-        self._channel = open_channel(target)
-        self._stub = chain_pb2_grpc.ChainServiceStub(self._channel)
+        self.target = target
         self.timeout_s = timeout_s
         self.submit_timeout_s = submit_timeout_s
+        self._channel: grpc.aio.Channel | None = None
+        self._stub_cache: Any = None  # the generated stub is typed for the sync API
+
+    @property
+    def _stub(self) -> Any:
+        # Opened on first use: a grpc.aio channel belongs to the event loop it was created on, and the
+        # app serves on its own loop (not the one that built it).
+        if self._stub_cache is None:
+            self._channel = open_channel(self.target)
+            self._stub_cache = chain_pb2_grpc.ChainServiceStub(self._channel)
+        return self._stub_cache
 
     async def _query(self, method: Any, request: Any, what: str) -> Any:
         try:
@@ -279,4 +289,6 @@ class GrpcChain:
         return _chain_tx(await self._query(self._stub.GetTransaction, request, "read the transaction"))
 
     async def close(self) -> None:
-        await self._channel.close(None)
+        if self._channel is not None:
+            channel, self._channel, self._stub_cache = self._channel, None, None
+            await channel.close(None)

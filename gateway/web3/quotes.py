@@ -1,0 +1,185 @@
+"""The wallet payment service: config, balances, quotes, submit/confirm, and the seed's two calls."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import cbor2
+
+from common.cardano import AssetId, is_hex, lovelace_to_ada
+from gateway.accounts.principal import Principal
+from gateway.lib.errors import ClientError, NotFound
+from gateway.web3.address import WalletAddress, parse_address
+from gateway.web3.chain import Chain, LedgerRefusal, Utxo
+from gateway.web3.errors import LedgerRefused, QuoteExpired
+from gateway.web3.payment import PaymentTerms, QuoteRunner
+from gateway.web3.splice import splice_witnesses
+from gateway.web3.store import QuoteRow, Web3Store
+from gateway.web3.txbuild import FeeParams, WalletUtxo, build_quote_tx
+
+__all__ = ["MAX_CLIENT_UTXOS", "QuoteService", "Web3Config"]
+
+MAX_CLIENT_UTXOS = 256
+MAX_UTXO_HEX = 40_000
+
+
+@dataclass(frozen=True)
+class Web3Config:
+    network_id: int
+    asset: AssetId
+    pay_to: WalletAddress
+    price: int
+    min_confirmations: int
+    quote_ttl_s: int
+    confirm_wait_s: float
+
+    @property
+    def terms(self) -> PaymentTerms:
+        return PaymentTerms(self.pay_to.bech32, self.asset, self.price, self.min_confirmations)
+
+
+def _iso(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _client_out_refs(utxos_hex: list[str]) -> list[tuple[str, int]]:
+    """Out-refs of CIP-30 ``getUtxos()`` entries (TransactionUnspentOutput ``[input, output]`` hex)."""
+    if len(utxos_hex) > MAX_CLIENT_UTXOS:
+        raise ClientError(f"at most {MAX_CLIENT_UTXOS} utxos", code="too_many_utxos")
+    refs: list[tuple[str, int]] = []
+    for position, text in enumerate(utxos_hex):
+        try:
+            if not isinstance(text, str) or len(text) > MAX_UTXO_HEX:
+                raise ValueError("too long")
+            item = cbor2.loads(bytes.fromhex(text))
+            tx_hash, index = item[0][0], item[0][1]
+            if not isinstance(tx_hash, bytes) or len(tx_hash) != 32 or not isinstance(index, int) or index < 0:
+                raise ValueError("bad input")
+        except (ValueError, TypeError, IndexError, KeyError, cbor2.CBORDecodeError, EOFError):
+            raise ClientError(f"utxos[{position}] is not a CIP-30 TransactionUnspentOutput hex",
+                              code="invalid_utxo") from None
+        refs.append((tx_hash.hex(), index))
+    return refs
+
+
+class QuoteService:
+    def __init__(self, store: Web3Store, chain: Chain, config: Web3Config, runner: QuoteRunner) -> None:
+        self.store, self.chain, self.config, self.runner = store, chain, config, runner
+
+    def address(self, text: str) -> WalletAddress:
+        return parse_address(text, self.config.network_id)
+
+    def public_config(self) -> dict[str, Any]:
+        c = self.config
+        return {"network_id": c.network_id, "asset": {"policy_id": c.asset.policy_id, "asset_name": c.asset.asset_name},
+                "pay_to_address": c.pay_to.bech32, "price": c.price, "min_confirmations": c.min_confirmations,
+                "quote_ttl_s": c.quote_ttl_s}
+
+    async def balance(self, address_text: str) -> dict[str, Any]:
+        address = self.address(address_text)
+        balance = await self.chain.balance(address.bech32, self.config.asset)
+        return {"address": address.bech32, "lovelace": balance.lovelace, "ada": str(lovelace_to_ada(balance.lovelace)),
+                "create": balance.quantity,
+                "asset": {"policy_id": self.config.asset.policy_id, "asset_name": self.config.asset.asset_name},
+                "utxo_count": balance.utxo_count}
+
+    async def _wallet_utxos(self, address: WalletAddress, utxos_hex: list[str] | None) -> list[WalletUtxo]:
+        """The client's UTxOs as the chain knows them (never the client's values), plus the indexer's view."""
+        seen: list[Utxo] = []
+        if utxos_hex:
+            seen.extend(await self.chain.utxos_by_ref(_client_out_refs(utxos_hex)))
+        seen.extend(await self.chain.utxos_at(address.bech32))
+        out: dict[tuple[str, int], WalletUtxo] = {}
+        for utxo in seen:
+            if utxo.has_script_ref:
+                continue
+            try:
+                owner = self.address(utxo.address)
+            except ClientError:
+                continue
+            out.setdefault((utxo.tx_id, utxo.index), WalletUtxo(utxo.tx_id, utxo.index, owner, utxo.value))
+        return list(out.values())
+
+    async def create(self, *, owner: str, address_text: str, prompt: str, params: dict[str, Any],
+                     utxos_hex: list[str] | None) -> dict[str, Any]:
+        address = self.address(address_text)
+        if address.payment_key_hash is None:
+            raise ClientError("a script address cannot pay from a CIP-30 wallet here", code="invalid_address")
+        tip, params_now, utxos = await asyncio.gather(
+            self.chain.tip(), self.chain.protocol_params(), self._wallet_utxos(address, utxos_hex))
+        quote_id = secrets.token_hex(16)
+        fee_params = FeeParams(params_now.min_fee_a, params_now.min_fee_b, params_now.coins_per_utxo_byte,
+                               params_now.max_tx_size)
+        ttl_slot = tip.slot + self.config.quote_ttl_s  # one slot per second on every Shelley-era network
+        tx = build_quote_tx(utxos, pay_to=self.config.pay_to, change_to=address, asset=self.config.asset,
+                            price=self.config.price, params=fee_params, ttl_slot=ttl_slot,
+                            network_id=self.config.network_id, quote_id=quote_id)
+        now = time.time()
+        expires_at = now + self.config.quote_ttl_s
+        await self.store.add_quote(QuoteRow(
+            quote_id, owner, address.bech32, prompt, params, tx.cbor, tx.tx_id, tx.fee, tx.signers, ttl_slot,
+            expires_at, now, "open", None, None, None))
+        return {"quote_id": quote_id, "tx_cbor": tx.cbor.hex(), "tx_id": tx.tx_id, "fee": tx.fee,
+                "expires_at": _iso(expires_at)}
+
+    async def _owned(self, quote_id: str, principal: Principal | None) -> QuoteRow:
+        if not (isinstance(quote_id, str) and is_hex(quote_id, 32)):
+            raise NotFound("no such quote", code="quote_not_found")
+        quote = await self.store.quote(quote_id)
+        if quote is None:
+            raise NotFound("no such quote", code="quote_not_found")
+        anonymous = quote.owner.startswith("address:")
+        if (not anonymous and (principal is None or principal.owner != quote.owner)) or (
+                anonymous and principal is not None and principal.kind == "wallet"
+                and principal.subject != quote.address):
+            raise NotFound("no such quote", code="quote_not_found")  # another artist's quote does not exist for you
+        return quote
+
+    async def _not_expired(self, quote: QuoteRow) -> None:
+        tip = await self.chain.tip()
+        if tip.slot >= quote.ttl_slot:
+            raise QuoteExpired("this quote has expired: ask for a new one")
+
+    async def submit(self, quote_id: str, witness_set: str, principal: Principal | None) -> dict[str, Any]:
+        quote = await self._owned(quote_id, principal)
+        if quote.state in ("waiting", "paid", "delivered") and quote.paid_tx_id == quote.tx_id:
+            return self.view(quote)  # a replayed submit is a no-op
+        await self._not_expired(quote)
+        signed = splice_witnesses(quote.tx_cbor, witness_set, tx_id=quote.tx_id, required_signers=quote.signers)
+        try:
+            await self.chain.submit(signed.cbor)
+        except LedgerRefusal as exc:
+            raise LedgerRefused(f"the ledger refused the transaction: {exc.reason}",
+                                extra={"ledger_code": exc.code}) from None
+        return await self._claim(quote, quote.tx_id)
+
+    async def confirm(self, quote_id: str, tx_id: str, principal: Principal | None) -> dict[str, Any]:
+        if not (isinstance(tx_id, str) and is_hex(tx_id, 64)):
+            raise ClientError("tx_id must be 64 lowercase hex characters", code="invalid_tx_id")
+        quote = await self._owned(quote_id, principal)
+        return await self._claim(quote, tx_id)
+
+    async def _claim(self, quote: QuoteRow, tx_id: str) -> dict[str, Any]:
+        claimed = await self.store.claim(quote.id, tx_id)
+        if claimed.state in ("waiting", "paid"):
+            self.runner.start(claimed, tx_id)
+        return self.view(claimed)
+
+    def view(self, quote: QuoteRow) -> dict[str, Any]:
+        return {"quote_id": quote.id, "state": quote.state, "tx_id": quote.paid_tx_id or quote.tx_id,
+                "expires_at": _iso(quote.expires_at), "image_urls": quote.image_urls, "error": quote.error}
+
+    async def status(self, quote_id: str, principal: Principal | None) -> dict[str, Any]:
+        return self.view(await self._owned(quote_id, principal))
+
+    async def status_row(self, quote_id: str, principal: Principal | None) -> QuoteRow:
+        return await self._owned(quote_id, principal)
+
+    async def wait_for_images(self, quote_id: str, principal: Principal | None, timeout_s: float) -> QuoteRow:
+        await self.runner.wait(quote_id, timeout_s)
+        return await self._owned(quote_id, principal)
