@@ -13,10 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.credits.accounts import BURN_OUTBOX, BURN_SETTLED, REFUND, STRIPE_CLEARING
 from gateway.credits.ledger import Ledger, ReconcileReport
+
+if TYPE_CHECKING:
+    from gateway.settings import GatewaySettings
 
 __all__ = ["EXTRA_CHECKS", "QUERIES", "CheckResult", "ReconcileCheck", "evaluate", "register_check"]
 
@@ -176,10 +179,13 @@ class CheckResult:
     totals: dict[str, int] = field(default_factory=dict)
 
 
-ReconcileCheck = Callable[[Ledger], Awaitable[CheckResult]]
+ReconcileCheck = Callable[["GatewaySettings", Ledger], Awaitable[CheckResult]]
 EXTRA_CHECKS: dict[str, ReconcileCheck] = {}
 
 
 def register_check(name: str, check: ReconcileCheck) -> None:
-    """Add a check that ``python -m gateway reconcile`` runs after the ledger's (e.g. on-chain burns)."""
+    """Add a check that ``python -m gateway reconcile`` runs after the ledger's (e.g. on-chain burns).
+
+    ``check(settings, ledger)`` returns its breaches (empty = fine) and totals; an exception it raises
+    is reported as a breach of that check, so a check that cannot run never passes silently."""
     EXTRA_CHECKS[name] = check

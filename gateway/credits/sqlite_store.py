@@ -94,7 +94,7 @@ class SqliteLedger:
         if not isinstance(frozen, bool):
             raise LedgerInputError("frozen must be a boolean")
         outcome = await self._write(tx.set_frozen, user_id=check_id("user_id", user_id), frozen=frozen,
-                                    reason=_reason(reason), key=check_key(key))
+                                    reason=check_id("reason", reason) if reason else "", key=check_key(key))
         return outcome.value
 
     # -- holds --

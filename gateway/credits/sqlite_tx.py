@@ -298,7 +298,7 @@ def void(conn: sqlite3.Connection, *, generation_id: str, reason: str, now: floa
 def void_expired(conn: sqlite3.Connection, *, now: float, limit: int) -> list[Hold]:
     due = [r[0] for r in conn.execute(
         "SELECT generation_id FROM credit_holds WHERE state = 'pending' AND expires_at <= ?"
-        " ORDER BY expires_at LIMIT ?", (now, limit),
+        " ORDER BY expires_at, generation_id LIMIT ?", (now, limit),
     )]
     voided = (_void_pending(conn, gen, "expired", now) for gen in due)
     return [h for h in voided if h is not None]

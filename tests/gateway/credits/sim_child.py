@@ -1,0 +1,104 @@
+"""Child process of the crash simulation: ``python -m tests.gateway.credits.sim_child SPEC.json``.
+
+Runs ``ops[start:]`` on a real SqliteLedger over the database at ``db``, appending one JSON line per
+finished operation to ``acks`` (its index and outcome). When it reaches operation ``crash.index`` it
+SIGKILLs itself inside that operation's write: just before statement ``crash.statement`` of the
+transaction (or before COMMIT when the transaction has fewer), or right after COMMIT when
+``crash.point`` is ``after_commit``. The line it writes just before dying names the phase, so the
+parent knows whether the interrupted transaction committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from gateway.credits.sqlite_store import SqliteLedger
+from gateway.lib.db import Database
+from tests.gateway.credits.sim import apply_to_ledger
+
+T = TypeVar("T")
+
+
+class _CountingConnection:
+    """Forwards to the real connection, calling ``tick`` before every statement."""
+
+    def __init__(self, conn: Any, tick: Callable[[], None]) -> None:
+        self._conn, self._tick = conn, tick
+
+    def execute(self, *args: Any) -> Any:
+        self._tick()
+        return self._conn.execute(*args)
+
+    def executemany(self, *args: Any) -> Any:
+        self._tick()
+        return self._conn.executemany(*args)
+
+
+class CrashingDatabase(Database):
+    def __init__(self, path: Path, acks: Any) -> None:
+        super().__init__(path)
+        self.acks = acks
+        self.armed: dict[str, Any] | None = None
+
+    def die(self, phase: str) -> None:
+        self.acks.write(json.dumps({"crash": phase}) + "\n")
+        self.acks.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    def write_sync(self, fn: Callable[[Any], T]) -> T:
+        crash = self.armed
+        if crash is None:
+            return super().write_sync(fn)
+        statements = [0]
+
+        def tick() -> None:
+            if crash["point"] == "statement" and statements[0] == crash["statement"]:
+                self.die("mid_transaction")
+            statements[0] += 1
+
+        def body(conn: Any) -> T:
+            result = fn(_CountingConnection(conn, tick))
+            if crash["point"] == "statement":
+                self.die("before_commit")
+            return result
+
+        try:
+            result = super().write_sync(body)
+        except BaseException:
+            self.die("rolled_back")
+            raise
+        self.die("after_commit")
+        return result
+
+
+async def _run(spec: dict[str, Any]) -> None:
+    now = [0.0]
+    with open(spec["acks"], "a", encoding="utf-8") as acks:
+        db = CrashingDatabase(Path(spec["db"]), acks)
+        ledger = SqliteLedger(db, clock=lambda: now[0])
+        crash = spec.get("crash")
+        for index in range(spec["start"], len(spec["ops"])):
+            op = spec["ops"][index]
+            now[0] = op["now"]
+            if crash is not None and index == crash["index"]:
+                db.armed = crash
+            outcome = await apply_to_ledger(ledger, op)
+            acks.write(json.dumps({"i": index, "outcome": outcome}) + "\n")
+            acks.flush()
+        db.close()
+
+
+def main() -> None:
+    spec = json.loads(Path(sys.argv[1]).read_text())
+    asyncio.run(_run(spec))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""Concurrency: holds racing for the last credits, from one process and from several connections at
+once (SQLite's file lock is what separate processes share), and post racing the hold's expiry."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from pathlib import Path
+
+from gateway.credits.ledger import HoldExpired, InsufficientCredits
+from gateway.credits.sqlite_store import SqliteLedger
+from gateway.lib.db import Database
+from tests.gateway.credits.conftest import open_db
+
+
+async def test_50_concurrent_holds_on_10_credits_exactly_10_succeed(ledger: SqliteLedger) -> None:
+    await ledger.credit_purchase(user_id="u1", credits=10, key="stripe:pi:1")
+    results = await asyncio.gather(
+        *(ledger.hold(user_id="u1", generation_id=f"g{i}", timeout_s=60) for i in range(50)),
+        return_exceptions=True,
+    )
+    held = [r for r in results if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, InsufficientCredits)]
+    assert (len(held), len(refused)) == (10, 40)
+    balance = await ledger.balance("u1")
+    assert (balance.pending, balance.available) == (10, 0)
+    await asyncio.gather(*(ledger.post(h.generation_id) for h in held))
+    assert (await ledger.balance("u1")).available == 0
+    assert len(await ledger.outbox()) == 10
+    assert (await ledger.reconcile()).ok
+
+
+def _holds_on_own_connection(path: Path, worker: int, start: threading.Barrier,
+                             results: list[str]) -> None:
+    """One 'replica': its own Database (own writer connection) on the same file."""
+    async def run() -> None:
+        db = Database(path)
+        ledger = SqliteLedger(db)
+        start.wait()
+        try:
+            for i in range(10):
+                try:
+                    hold = await ledger.hold(user_id="u1", generation_id=f"w{worker}-{i}", timeout_s=60)
+                    await ledger.post(hold.generation_id)
+                    results.append("posted")
+                except InsufficientCredits:
+                    results.append("refused")
+        finally:
+            db.close()
+    asyncio.run(run())
+
+
+async def test_holds_from_five_connections_never_overspend(tmp_path: Path) -> None:
+    path = tmp_path / "shared.sqlite3"
+    db = open_db(path)
+    ledger = SqliteLedger(db)
+    await ledger.credit_purchase(user_id="u1", credits=10, key="stripe:pi:1")
+    start, results = threading.Barrier(5), list[str]()
+    threads = [threading.Thread(target=_holds_on_own_connection, args=(path, w, start, results)) for w in range(5)]
+    for thread in threads:
+        thread.start()
+    await asyncio.to_thread(lambda: [t.join(120) for t in threads])
+    assert sorted(results).count("posted") == 10 and len(results) == 50
+    balance = await ledger.balance("u1")
+    assert (balance.spent, balance.pending, balance.available) == (10, 0, 0)
+    report = await ledger.reconcile()
+    assert report.ok, report.breaches
+    db.close()
+
+
+def _sweep_until(path: Path, deadline: float) -> None:
+    db = Database(path)
+    ledger = SqliteLedger(db)
+
+    async def run() -> None:
+        while time.time() < deadline:
+            await ledger.void_expired()
+    try:
+        asyncio.run(run())
+    finally:
+        db.close()
+
+
+async def test_post_racing_expiry_resolves_each_hold_once(tmp_path: Path) -> None:
+    """Holds that expire while a second connection sweeps and this one posts: each ends posted
+    (strictly before its expiry) or voided as expired, never both; the sweeper and late posts agree."""
+    path = tmp_path / "race.sqlite3"
+    db = open_db(path)
+    ledger = SqliteLedger(db)
+    await ledger.credit_purchase(user_id="u1", credits=200, key="stripe:pi:1")
+    holds = [await ledger.hold(user_id="u1", generation_id=f"g{i}", timeout_s=0.02 + 0.002 * i) for i in range(60)]
+    sweeper = threading.Thread(target=_sweep_until, args=(path, time.time() + 1.0))
+    sweeper.start()
+    outcomes = {"posted": 0, "expired": 0}
+    for hold in holds:
+        try:
+            posted = await ledger.post(hold.generation_id)
+            assert posted.resolved_at is not None and posted.resolved_at < posted.expires_at
+            outcomes["posted"] += 1
+        except HoldExpired:
+            outcomes["expired"] += 1
+    await asyncio.to_thread(sweeper.join, 60)
+    assert sum(outcomes.values()) == 60
+    final = [await ledger.get_hold(h.generation_id) for h in holds]
+    assert sum(1 for h in final if h and h.state == "posted") == outcomes["posted"]
+    assert all(h and (h.state == "posted" or h.reason == "expired") for h in final)
+    balance = await ledger.balance("u1")
+    assert (balance.spent, balance.pending) == (outcomes["posted"], 0)
+    report = await ledger.reconcile()
+    assert report.ok, report.breaches
+    db.close()

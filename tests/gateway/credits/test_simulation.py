@@ -1,0 +1,141 @@
+"""Seeded simulation (TigerBeetle style): random operations with duplicates, reorderings, clock jumps
+and SIGKILL crashes, checked against a reference model and ``reconcile()`` after every step.
+
+A failing seed is printed in the assertion; ``CREDITS_SIM_SEED=<seed>`` replays exactly that seed
+(``CREDITS_SIM_STEPS`` makes the run longer).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.credits.sqlite_store import SqliteLedger
+from gateway.lib.db import Database
+from tests.gateway.credits.conftest import open_db
+from tests.gateway.credits.sim import USERS, Model, apply_to_ledger, next_op
+
+ROOT = Path(__file__).resolve().parents[3]
+REPLAY_SEED = os.environ.get("CREDITS_SIM_SEED")
+SEEDS = [int(REPLAY_SEED)] if REPLAY_SEED else [1, 2, 3, 4, 5, 6]
+CRASH_SEEDS = [int(REPLAY_SEED)] if REPLAY_SEED else [11, 12, 13]
+STEPS = int(os.environ.get("CREDITS_SIM_STEPS", "250"))
+
+
+def _state(db: Database) -> dict[str, Any]:
+    """Balances, holds and outbox in one read snapshot, in the model's shapes."""
+    def read(conn: Any) -> dict[str, Any]:
+        holds = {r[0]: tuple(r) for r in conn.execute(
+            "SELECT generation_id, user_id, amount, state, reason, created_at, expires_at, resolved_at"
+            " FROM credit_holds")}
+        outbox = [r[0] for r in conn.execute(
+            "SELECT i.generation_id FROM burn_intents i WHERE NOT EXISTS (SELECT 1 FROM burn_settlements s"
+            " WHERE s.generation_id = i.generation_id) ORDER BY i.seq")]
+        return {"holds": holds, "outbox": outbox}
+    return db.read_sync(read)
+
+
+def _model_state(model: Model) -> dict[str, Any]:
+    holds = {g: (h.generation_id, h.user_id, h.amount, h.state, h.reason, h.created_at, h.expires_at, h.resolved_at)
+             for g, h in model.holds.items()}
+    return {"holds": holds, "outbox": model.outbox()}
+
+
+async def _check(ledger: SqliteLedger, db: Database, model: Model, where: str) -> None:
+    report = await ledger.reconcile()
+    assert report.ok, f"{where}: reconcile breaches {report.breaches}"
+    for user in USERS:
+        assert await ledger.balance(user) == model.balance(user), f"{where}: balance of {user}"
+    assert _state(db) == _model_state(model), f"{where}: holds/outbox differ from the model"
+
+
+def _ops(seed: int, steps: int) -> list[dict[str, Any]]:
+    """The seed's operation list; each op carries the clock reading it runs at."""
+    rng, model, ops = random.Random(seed), Model(), []
+    for step in range(steps):
+        op = next_op(rng, model, step)
+        op["now"] = model.now
+        model.apply(op)
+        ops.append(op)
+    return ops
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+async def test_random_operations_match_the_model(seed: int, tmp_path: Path) -> None:
+    model = Model()
+    db = open_db(tmp_path / "sim.sqlite3")
+    ledger = SqliteLedger(db, clock=lambda: model.now)
+    try:
+        for step, op in enumerate(_ops(seed, STEPS)):
+            where = f"seed {seed} step {step} op {op} (replay: CREDITS_SIM_SEED={seed})"
+            real = await apply_to_ledger(ledger, op)
+            expected = model.apply(op)
+            assert json.loads(json.dumps(real)) == json.loads(json.dumps(expected)), where
+            await _check(ledger, db, model, where)
+    finally:
+        db.close()
+
+
+def _crash_plan(rng: random.Random, ops: list[dict[str, Any]], rounds: int) -> list[dict[str, Any]]:
+    writes = [i for i, op in enumerate(ops) if op["op"] != "advance"]
+    plan = []
+    for index in sorted(rng.sample(writes, rounds)):
+        if rng.random() < 0.3:
+            plan.append({"index": index, "point": "after_commit"})
+        else:
+            plan.append({"index": index, "point": "statement", "statement": rng.randint(0, 6)})
+    return plan
+
+
+def _run_child(tmp_path: Path, spec: dict[str, Any]) -> tuple[int, list[dict[str, Any]]]:
+    spec_path = tmp_path / "spec.json"
+    acks_path = Path(spec["acks"])
+    acks_path.write_text("")
+    spec_path.write_text(json.dumps(spec))
+    proc = subprocess.run([sys.executable, "-m", "tests.gateway.credits.sim_child", str(spec_path)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    lines = [json.loads(line) for line in acks_path.read_text().splitlines() if line.strip()]
+    if proc.returncode not in (0, -signal.SIGKILL):
+        raise AssertionError(f"child failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    return proc.returncode, lines
+
+
+@pytest.mark.parametrize("seed", CRASH_SEEDS)
+async def test_sigkill_at_random_points_loses_nothing(seed: int, tmp_path: Path) -> None:
+    rng = random.Random(seed)
+    ops = _ops(seed, 80)
+    plan = _crash_plan(rng, ops, rounds=4)
+    db_path = tmp_path / "crash.sqlite3"
+    open_db(db_path).close()
+    model, start = Model(), 0
+    for crash in [*plan, None]:
+        spec = {"db": str(db_path), "acks": str(tmp_path / "acks.jsonl"), "ops": ops, "start": start, "crash": crash}
+        code, lines = _run_child(tmp_path, spec)
+        where = f"seed {seed} crash {crash} (replay: CREDITS_SIM_SEED={seed})"
+        phase = None
+        for line in lines:
+            if "crash" in line:
+                phase = line["crash"]
+                continue
+            expected = model.apply(ops[line["i"]])
+            assert json.loads(json.dumps(expected)) == line["outcome"], f"{where}: op {line['i']} {ops[line['i']]}"
+            start = line["i"] + 1
+        if crash is None:
+            assert code == 0 and phase is None and start == len(ops), where
+        else:
+            assert code == -signal.SIGKILL and phase is not None, f"{where}: child was not killed ({code})"
+            if phase in ("after_commit", "rolled_back"):
+                model.apply(ops[start])  # it committed (or failed cleanly); the restart replays it
+        db = Database(db_path)
+        try:
+            await _check(SqliteLedger(db, clock=lambda: model.now), db, model, f"{where}: after phase {phase}")
+        finally:
+            db.close()
