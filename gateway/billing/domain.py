@@ -9,8 +9,13 @@ with ``GATEWAY_REQUIRE_SECRETS`` on (production) a missing key stops the start i
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import time
+
 from common.logging import get_logger
 from common.settings import ConfigError
+from gateway.billing import repository as repo
 from gateway.billing.controllers import BillingController, SeedBillingController, WebhookController
 from gateway.billing.processor import Billing, StripeBilling
 from gateway.billing.repository import MIGRATIONS
@@ -24,6 +29,9 @@ __all__ = ["MIGRATIONS", "ROUTES", "SANDBOX_SECRET_KEY", "install", "stripe_bill
 
 log = get_logger("gateway.billing")
 # The sandbox accepts any sk_test_ key unless it is told to accept only some (STRIPE_SANDBOX_API_KEYS).
+# Stripe keeps events (and lets an operator resend them) for 30 days; ids are remembered a little longer.
+EVENT_RETENTION_S = 35 * 86_400
+PRUNE_INTERVAL_S = 3600.0
 SANDBOX_SECRET_KEY = "sk_test_creatorpass_sandbox"  # noqa: S105 (a public placeholder, not a secret)
 
 
@@ -76,6 +84,16 @@ async def install(container: Container) -> None:
         return HealthResult(True, "configured")
 
     container.add_health_check("billing", billing_health)
+    container.add_background_task("billing-webhook-event-prune", lambda: _prune_events(container))
+
+
+async def _prune_events(container: Container) -> None:
+    while True:
+        pruned = await container.db.write(functools.partial(repo.prune_events,
+                                                            older_than=time.time() - EVENT_RETENTION_S))
+        if pruned:
+            log.info("billing_webhook_events_pruned", rows=pruned)
+        await asyncio.sleep(PRUNE_INTERVAL_S)
 
 
 ROUTES = [SeedBillingController, BillingController, WebhookController]

@@ -31,6 +31,7 @@ __all__ = [
     "insert_purchase",
     "mark_credited",
     "mark_step_applied",
+    "prune_events",
     "record_charge_loss",
     "record_dispute",
     "set_status",
@@ -228,6 +229,14 @@ def start_event(conn: sqlite3.Connection, event_id: str, event_type: str) -> str
     conn.execute("INSERT INTO billing_webhook_events (id, type, received_at) VALUES (?, ?, ?)",
                  (event_id, event_type, time.time()))
     return None
+
+
+def prune_events(conn: sqlite3.Connection, *, older_than: float, limit: int = 10_000) -> int:
+    """Forget processed events received before ``older_than`` (every handler is idempotent on its own;
+    the table only saves work and reports the first result of a replay)."""
+    cur = conn.execute("DELETE FROM billing_webhook_events WHERE id IN (SELECT id FROM billing_webhook_events"
+                       " WHERE processed_at IS NOT NULL AND received_at < ? LIMIT ?)", (older_than, limit))
+    return cur.rowcount
 
 
 def finish_event(conn: sqlite3.Connection, event_id: str, result: str) -> None:

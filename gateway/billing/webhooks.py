@@ -258,8 +258,8 @@ class WebhookService:
         if open_count or lost_count:
             if frozen:
                 return ""
-            reason = (f"a card payment is disputed ({dispute.id})" if open_count
-                      else f"a card payment was lost in dispute ({dispute.id})")
+            reason = (f"a card payment is under dispute, {dispute.id}" if open_count
+                      else f"a card payment was lost in dispute, {dispute.id}")
             await self._ledger.set_frozen(user_id, True, reason=reason, key=f"stripe:dispute:{dispute.id}:freeze")
             log.info("billing_account_frozen", user_id=user_id, dispute_id=dispute.id, status=dispute.status)
             return "frozen"

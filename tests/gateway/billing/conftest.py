@@ -60,6 +60,7 @@ class GatewayServer:
         self.settings = settings
         self.url = f"http://127.0.0.1:{settings.port}"
         self._server: uvicorn.Server | None = None
+        self.container: Container | None = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="gateway-under-test", daemon=True)
@@ -84,6 +85,7 @@ class GatewayServer:
         if not REAL_LEDGER:
             container.provide(Ledger, FakeLedger())  # type: ignore[type-abstract]
         built = await build_app(self.settings, container=container)
+        self.container = container
         config = uvicorn.Config(built.app, host="127.0.0.1", port=self.settings.port, log_config=None,
                                 access_log=False, lifespan="on")
         self._server = uvicorn.Server(config)
@@ -92,6 +94,12 @@ class GatewayServer:
             await asyncio.sleep(0.01)
         self._ready.set()
         await serving
+
+    def ledger(self) -> Ledger:
+        """The gateway's own ledger (thread-safe: its calls run on the database's threads)."""
+        assert self.container is not None
+        ledger: Ledger = self.container.get(Ledger)  # type: ignore[type-abstract]
+        return ledger
 
     def stop(self) -> None:
         if self._server is not None:
@@ -116,6 +124,13 @@ class BillingStack:
         response = self.http.post("/v1/auth/signup", json={"email": email, "password": "correct horse battery"})
         assert response.status_code == 201, response.text
         return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+    def user_id(self, headers: dict[str, str]) -> str:
+        from gateway.accounts.tokens import TokenService
+
+        assert self.gateway.container is not None
+        token = headers["Authorization"].removeprefix("Bearer ")
+        return self.gateway.container.get(TokenService).verify(token).subject
 
     def account(self, headers: dict[str, str]) -> dict[str, Any]:
         response = self.http.get("/v1/account", headers=headers)

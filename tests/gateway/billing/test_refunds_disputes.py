@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import pytest
+
+from gateway.credits.ledger import AccountFrozen
 from tests.gateway.billing.conftest import BillingStack
 
 
@@ -58,7 +62,11 @@ def test_dispute_freezes_the_account_until_it_is_won(billing_stack: BillingStack
     assert account["credits_available"] == 10  # frozen, not taken: the dispute is still open
     refused = billing_stack.buy(headers)
     assert refused.status_code == 403 and refused.json()["code"] == "account_frozen"
-    assert "disputed" in refused.json()["error"]
+    assert "dispute" in refused.json()["error"]
+    user_id = billing_stack.user_id(headers)
+    with pytest.raises(AccountFrozen, match="dispute"):  # no new holds: generations are refused too
+        asyncio.run(billing_stack.gateway.ledger().hold(user_id=user_id, generation_id="gen-frozen-1",
+                                                         timeout_s=60))
     disputes = billing_stack.stripe.v1.disputes.list(params={"limit": 100}).to_dict()["data"]
     dispute = next(d for d in disputes if d["payment_intent"] == bought["payment_intent_id"])
     billing_stack.sandbox.close_dispute(dispute["id"], "won")
