@@ -6,6 +6,8 @@ without interleaving: two requests with one idempotency key can never both execu
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 import time
@@ -43,10 +45,9 @@ def _api_key(request: web.Request, sb: Sandbox, publishable_ok: bool) -> tuple[s
     header = request.headers.get("Authorization", "")
     scheme, _, key = header.partition(" ")
     if scheme.lower() == "basic":
-        import base64
         try:
             key = base64.b64decode(key).decode().partition(":")[0]
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, binascii.Error, UnicodeDecodeError):
             key = ""
     elif scheme.lower() != "bearer":
         key = ""

@@ -104,7 +104,7 @@ async def trigger(request: web.Request, sb: Sandbox, body: dict[str, Any]) -> An
 
 async def resend(request: web.Request, sb: Sandbox, body: dict[str, Any]) -> Any:
     event = retrieve_event(sb, request.match_info["event_id"])
-    request.app[DISPATCHER_KEY].enqueue(event)
+    request.app[DISPATCHER_KEY].enqueue(event, resend=True)
     return {"event": event["id"], "pending": len(request.app[DISPATCHER_KEY].pending())}
 
 

@@ -102,9 +102,7 @@ def update_endpoint(sb: Sandbox, endpoint_id: str, params: Params) -> JsonObject
 
 def delete_endpoint(sb: Sandbox, endpoint_id: str) -> JsonObject:
     sb.store.get("webhook_endpoint", endpoint_id)
-    del sb.store.objects[endpoint_id]
-    sb.store.private.pop(endpoint_id, None)
-    sb.store.dirty = True
+    sb.store.delete(endpoint_id)
     return {"id": endpoint_id, "object": "webhook_endpoint", "deleted": True}
 
 

@@ -56,6 +56,7 @@ class Store:
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
         self.objects: OrderedDict[str, JsonObject] = OrderedDict()
+        self.by_kind: dict[str, dict[str, JsonObject]] = {}  # insertion-ordered per kind, for lists
         self.private: dict[str, JsonObject] = {}  # sandbox-only facts about an object (a card's behaviour)
         self.events: OrderedDict[str, JsonObject] = OrderedDict()
         self.idempotency: OrderedDict[str, IdempotencyRecord] = OrderedDict()
@@ -66,13 +67,22 @@ class Store:
     def put(self, obj: JsonObject, private: JsonObject | None = None) -> JsonObject:
         object_id = obj["id"]
         self.objects[object_id] = obj
+        self.by_kind.setdefault(obj["object"], {})[object_id] = obj
         if private is not None:
             self.private[object_id] = private
         while len(self.objects) > self.limits.max_objects:
-            old_id, _ = self.objects.popitem(last=False)
+            old_id, old = self.objects.popitem(last=False)
+            self.by_kind.get(old["object"], {}).pop(old_id, None)
             self.private.pop(old_id, None)
         self.dirty = True
         return obj
+
+    def delete(self, object_id: str) -> None:
+        old = self.objects.pop(object_id, None)
+        if old is not None:
+            self.by_kind.get(old["object"], {}).pop(object_id, None)
+        self.private.pop(object_id, None)
+        self.dirty = True
 
     def find(self, object_id: str) -> JsonObject | None:
         return self.objects.get(object_id)
@@ -85,7 +95,7 @@ class Store:
 
     def of_kind(self, kind: str) -> list[JsonObject]:
         """Objects of one kind, newest first (insertion order reversed)."""
-        return [o for o in reversed(self.objects.values()) if o.get("object") == kind]
+        return list(reversed(self.by_kind.get(kind, {}).values()))
 
     def snapshot(self, obj: JsonObject) -> JsonObject:
         return copy.deepcopy(obj)
@@ -123,6 +133,7 @@ class Store:
 
     def clear(self) -> None:
         self.objects.clear()
+        self.by_kind.clear()
         self.private.clear()
         self.events.clear()
         self.idempotency.clear()
@@ -143,6 +154,7 @@ class Store:
         self.clear()
         for obj in state["objects"]:
             self.objects[obj["id"]] = obj
+            self.by_kind.setdefault(obj["object"], {})[obj["id"]] = obj
         self.private.update(state["private"])
         for event in state["events"]:
             self.events[event["id"]] = event

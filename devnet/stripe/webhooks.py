@@ -50,7 +50,7 @@ class Delivery:
     due_at: float
     attempts: int = 0
     status: str = "pending"  # pending, delivered, failed
-    duplicate: bool = False
+    duplicate: bool = False  # a chaotic second copy, or a resend: does not count towards pending_webhooks
     delay_s: float = 0.0
     generation: int = 0
     in_flight: bool = False
@@ -67,7 +67,6 @@ class Dispatcher:
     _runner: asyncio.Task[None] | None = None
     _inflight: set[asyncio.Task[None]] = field(default_factory=set)
     _session: aiohttp.ClientSession | None = None
-    _delivered_pairs: set[tuple[str, str]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         settings = self.sb.settings
@@ -88,16 +87,18 @@ class Dispatcher:
 
     # -- scheduling ---------------------------------------------------------------------------
 
-    def enqueue(self, event: JsonObject) -> None:
-        payload = json.dumps(event, indent=2)
-        for endpoint in self.endpoints_for(event["type"]):
+    def enqueue(self, event: JsonObject, resend: bool = False) -> None:
+        endpoints = self.endpoints_for(event["type"])
+        payload = json.dumps(event, indent=2) if endpoints else ""
+        for endpoint in endpoints:
             copies = 1
             if self.rng is not None and self.rng.random() < self.sb.settings.chaos_duplicate_rate:
                 copies = 2
             for copy_index in range(copies):
                 delay = self.rng.uniform(0, self.sb.settings.chaos_max_delay_s) if self.rng is not None else 0.0
                 delivery = Delivery(new_id("wd"), event["id"], event["type"], endpoint["id"], payload,
-                                    time.time() + delay, duplicate=copy_index > 0, delay_s=round(delay, 4))
+                                    time.time() + delay, duplicate=resend or copy_index > 0,
+                                    delay_s=round(delay, 4))
                 self.deliveries[delivery.id] = delivery
                 self._schedule(delivery)
         self._trim()
@@ -204,11 +205,9 @@ class Dispatcher:
         next_retry_at: float | None = None
         if ok:
             delivery.status = "delivered"
-            pair = (delivery.event_id, delivery.endpoint_id)
             event = self.sb.store.events.get(delivery.event_id)
-            if pair not in self._delivered_pairs and event is not None and event["pending_webhooks"] > 0:
+            if not delivery.duplicate and event is not None and event["pending_webhooks"] > 0:
                 event["pending_webhooks"] -= 1
-            self._delivered_pairs.add(pair)
         elif endpoint is None or delivery.attempts > len(RETRY_SCHEDULE_S):
             delivery.status = "failed"
         else:
@@ -243,7 +242,6 @@ class Dispatcher:
         self.deliveries.clear()
         self._heap.clear()
         self.attempts.clear()
-        self._delivered_pairs.clear()
 
     def to_state(self) -> list[dict[str, Any]]:
         return [{**asdict(d), "in_flight": False} for d in self.deliveries.values() if d.status == "pending"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -88,14 +89,15 @@ def test_the_check_catches_a_missing_key_a_wrong_type_and_a_bad_null(sandbox: St
     client = sandbox.client()
     pi = raw(client.v1.payment_intents.create(params={"amount": 1000, "currency": "usd"}))
     assert conformance_problems(pi) == []
-    for mutate, expected in [
+    mutations: list[tuple[Callable[[dict[str, Any]], object], str]] = [
         (lambda o: o.pop("latest_charge"), "missing ['latest_charge']"),
         (lambda o: o.update(amount="1000"), "payment_intent.amount: string"),
         (lambda o: o.update(status=None), "payment_intent.status: null"),
         (lambda o: o.update(id="ch_123"), "prefix"),
         (lambda o: o.update(surprise=1), "surprise"),
         (lambda o: o["amount_details"].update(tip=[]), "amount_details.tip: array"),
-    ]:
+    ]
+    for mutate, expected in mutations:
         bad = copy.deepcopy(pi)
         mutate(bad)
         found = conformance_problems(bad)
