@@ -134,6 +134,22 @@ class GatewaySettings(BaseSettings):
     stripe_js_url: str = setting("", "Stripe.js for the page; '' = js.stripe.com with a publishable key, the sandbox's otherwise")
     devnet_control_url: str = setting("", "Devnet control API; on the devnet it backs the page's test wallet (never elsewhere)")
 
+    # --- burns ---
+    # Off by default so a gateway without a signer (tests, a card-less studio) neither retries forever
+    # nor refuses card generations for want of a treasury reading; the bundle turns it on.
+    burn_enabled: bool = setting(False, "Run the custodial burner (needs the signer and the indexer)")
+    burn_batch_max: int = setting(100, "Most burn intents in one burn tx (also bounded by the signer's caps)")
+    burn_batch_wait_s: float = setting(5.0, "A partial batch is burned once its oldest intent waited this long")
+    burn_lanes: int = setting(4, "Treasury UTxOs kept apart so this many burn txs can be in flight at once")
+    burn_confirmations: int = setting(10, "Depth (including the block = 1) at which a burn is final and settled")
+    burn_ttl_slots: int = setting(600, "TTL of a burn tx: tip slot + this (capped by the signer's max_ttl_slots)")
+    burn_poll_interval_s: float = setting(1.0, "How long the burner follows its txs between two planning rounds")
+    burn_retry_max_s: float = setting(60.0, "Longest backoff between retries of a failing signer/indexer step")
+    burn_lane_min_lovelace: int = setting(3_000_000, "A lane below this lovelace is topped up from the reserve")
+    burn_treasury_min_tokens: int = setting(100, "Below this many $CREATE in the treasury new card generations get 503")
+    burn_treasury_min_lovelace: int = setting(10_000_000, "Below this lovelace in the treasury card generations get 503")
+    burn_call_timeout_s: float = setting(10.0, "Timeout of one signer or indexer call from the burner")
+
     def validate(self) -> None:
         parse_packs(self.credit_packs)
         if not 1 <= self.port <= 65535:
