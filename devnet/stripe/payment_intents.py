@@ -59,6 +59,13 @@ def _automatic_methods(params: Params) -> JsonObject | None:
     return {"allow_redirects": "always", "enabled": True}
 
 
+def _confirmation_method(params: Params) -> str:
+    method = read_str(params, "confirmation_method", "automatic") or "automatic"
+    if method not in ("automatic", "manual"):
+        raise invalid_request(f"Invalid confirmation_method: {method[:40]}", param="confirmation_method")
+    return method
+
+
 def _amount_and_currency(params: Params) -> tuple[int, str]:
     amount = read_int(params, "amount", required=True, minimum=1)
     currency = require_str(params, "currency").lower()
@@ -82,7 +89,7 @@ def new_payment_intent(sb: Sandbox, amount: int, currency: str, params: Params) 
         "amount_details": {"tip": {}}, "amount_received": 0, "application": None, "application_fee_amount": None,
         "automatic_payment_methods": _automatic_methods(params), "canceled_at": None, "cancellation_reason": None,
         "capture_method": "automatic_async", "client_secret": client_secret(pi_id),
-        "confirmation_method": read_str(params, "confirmation_method", "automatic"), "created": now(),
+        "confirmation_method": _confirmation_method(params), "created": now(),
         "currency": currency, "customer": None, "customer_account": None,
         "description": read_str(params, "description"), "excluded_payment_method_types": None,
         "last_payment_error": None, "latest_charge": None, "livemode": False, "managed_payments": None,
@@ -201,6 +208,9 @@ def confirm_intent(sb: Sandbox, ctx: Context, pi: JsonObject, params: Params) ->
     pi["payment_method"] = pm["id"]
     pi["last_payment_error"] = None
     card = card_of(sb, pm)
+    private = sb.store.private.setdefault(pi["id"], {})
+    if card.outcome == "authenticate" and private.pop("authenticated_pm", None) == pm["id"]:
+        return _charge(sb, ctx, pi, pm, card, three_d_secure=True)  # manual confirmation after 3-D Secure
     if card.outcome == "authenticate":
         if read_bool(params, "off_session") or read_bool(params, "error_on_requires_action"):
             _fail(sb, ctx, pi, pm, card_error_body(pm, "authentication_required",
@@ -274,6 +284,12 @@ def authenticate(sb: Sandbox, pi_id: str, succeed: bool) -> JsonObject:
                               code="payment_intent_unexpected_state", executed=True)
     pm = sb.store.get("payment_method", pi["payment_method"], "payment_method")
     ctx = Context.automatic()
+    if succeed and pi["confirmation_method"] == "manual":
+        # Stripe: a manually confirmed intent waits for the server's next confirm after authentication
+        pi.update(status="requires_confirmation", next_action=None)
+        sb.store.private.setdefault(pi_id, {})["authenticated_pm"] = pm["id"]
+        sb.store.dirty = True
+        return pi
     if succeed:
         return _charge(sb, ctx, pi, pm, card_of(sb, pm), three_d_secure=True)
     body = {"code": "payment_intent_authentication_failure",

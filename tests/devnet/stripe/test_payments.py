@@ -203,3 +203,13 @@ def test_stripe_js_is_served(sandbox: StripeSandboxProcess) -> None:
     assert "window.Stripe = Stripe" in text
     assert f'var API = "{sandbox.url}"' in text
     assert "createPaymentMethod" in text and "confirmCardPayment" in text
+
+
+def test_manual_confirmation_waits_for_the_server_after_3ds(sandbox: StripeSandboxProcess) -> None:
+    client = sandbox.client()
+    pi = _pay(client, "pm_card_threeDSecure2Required", confirmation_method="manual")
+    assert pi.status == "requires_action"
+    assert sandbox.authenticate(pi.id, "complete")["status"] == "requires_confirmation"
+    assert client.v1.payment_intents.retrieve(pi.id).latest_charge is None
+    done = client.v1.payment_intents.confirm(pi.id)
+    assert done.status == "succeeded" and done.latest_charge
