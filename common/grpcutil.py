@@ -2,7 +2,11 @@
 
 Server: ``await serve([(add_fn, servicer)], "127.0.0.1:0", service_names=[...])`` starts a grpc.aio server
 with the standard ``grpc.health.v1`` health service and reflection, on TCP or a unix socket, optionally
-with mutual TLS. Client: ``open_channel(target, tls)`` and ``call_idempotent`` which retries only
+with mutual TLS. A unix socket is created under a umask that gives it its final mode from the start (no
+window with the umask's mode), optionally in a dedicated directory this user owns (``unix_dir_mode``);
+an existing path is replaced only when it is a stale socket this user owns (never another user's file,
+never a live server's socket), and on stop only the socket this server bound is removed.
+Client: ``open_channel(target, tls)`` and ``call_idempotent`` which retries only
 UNAVAILABLE, and only for calls the caller declares idempotent.
 """
 
@@ -10,8 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import random
+import socket
+import stat
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,9 +34,15 @@ __all__ = [
     "GrpcServer",
     "ServingStatus",
     "TlsFiles",
+    "UnixSocketError",
+    "bind_unix_socket",
     "call_idempotent",
     "open_channel",
+    "prepare_socket_dir",
+    "prepare_unix_socket",
     "serve",
+    "unix_path",
+    "unlink_if_ours",
 ]
 
 DEFAULT_MAX_MESSAGE_BYTES = 32 * 1024 * 1024
@@ -72,16 +85,118 @@ def _server_options(max_message_bytes: int) -> list[tuple[str, Any]]:
     ]
 
 
+class UnixSocketError(OSError):
+    """A unix socket path or its directory is unsafe to use (squatted, foreign, writable by others)."""
+
+
+def unix_path(listen: str) -> str:
+    """The filesystem path of ``unix:PATH`` / ``unix://ABS``."""
+    path = listen[len("unix:"):]
+    return path[2:] if path.startswith("//") else path
+
+
+def prepare_socket_dir(directory: Path, dir_mode: int | None) -> None:
+    """Create ``directory`` (parents as usual); with ``dir_mode``, as a dedicated directory: that mode,
+    owned by this user, not a symlink — else UnixSocketError."""
+    if dir_mode is None:
+        directory.mkdir(parents=True, exist_ok=True)
+        return
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    created = True
+    try:
+        directory.mkdir(mode=dir_mode)
+    except FileExistsError:
+        created = False
+    info = directory.lstat()
+    if not stat.S_ISDIR(info.st_mode):
+        raise UnixSocketError(f"socket directory {directory} is not a directory (a symlink?)")
+    if info.st_uid != os.geteuid():
+        raise UnixSocketError(f"socket directory {directory} belongs to uid {info.st_uid}, not to this "
+                              f"process (uid {os.geteuid()}): someone else could swap the socket")
+    if not created and info.st_mode & 0o022:
+        raise UnixSocketError(f"socket directory {directory} is writable by group or others (mode "
+                              f"{stat.S_IMODE(info.st_mode):o}): not a dedicated directory")
+    os.chmod(directory, dir_mode)  # mkdir's mode passes through the umask
+
+
+def prepare_unix_socket(path: str | Path, *, dir_mode: int | None = None) -> None:
+    """Make ``path`` ready to bind: its directory exists (with ``dir_mode``, owned by this user, when
+    given) and nothing is in the way. A stale socket this user owns is removed; a live one (a server
+    answers) or any path another user owns, or that is not a socket, is an UnixSocketError."""
+    target = Path(path)
+    prepare_socket_dir(target.parent, dir_mode)
+    try:
+        info = target.lstat()
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(info.st_mode) or info.st_uid != os.geteuid():
+        raise UnixSocketError(f"refusing to replace {target}: it is not a socket this user (uid {os.geteuid()}) "
+                              f"owns (owner uid {info.st_uid})")
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.settimeout(1.0)
+        probe.connect(str(target))
+    except OSError as exc:
+        if exc.errno not in (errno.ECONNREFUSED, errno.ENOENT):
+            raise UnixSocketError(f"cannot tell whether {target} is in use: {exc.strerror}") from None
+    else:
+        raise UnixSocketError(f"another server is listening on {target}")
+    finally:
+        probe.close()
+    os.unlink(target)
+
+
+@contextlib.contextmanager
+def _umask(mode: int) -> Any:
+    """Files created meanwhile get at most ``mode`` (the umask is process-wide: keep this short)."""
+    previous = os.umask(0o777 & ~mode)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def _identity(path: str | Path) -> tuple[int, int]:
+    info = os.lstat(path)
+    return info.st_dev, info.st_ino
+
+
+def bind_unix_socket(path: str | Path, *, mode: int = 0o660, dir_mode: int | None = None,
+                     backlog: int = 128) -> tuple[socket.socket, tuple[int, int]]:
+    """A listening unix socket at ``path`` that had ``mode`` from the moment it existed, and its
+    (device, inode) for :func:`unlink_if_ours`."""
+    prepare_unix_socket(path, dir_mode=dir_mode)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        with _umask(mode):
+            sock.bind(str(path))
+        sock.listen(backlog)
+        return sock, _identity(path)
+    except BaseException:
+        sock.close()
+        raise
+
+
+def unlink_if_ours(path: str | Path, identity: tuple[int, int] | None) -> None:
+    """Remove ``path`` only if it is still the socket this process bound (same device and inode)."""
+    if identity is None:
+        return
+    with contextlib.suppress(FileNotFoundError):
+        if _identity(path) == identity:
+            os.unlink(path)
+
+
 class GrpcServer:
     """A running grpc.aio server with its health servicer."""
 
     def __init__(self, server: grpc.aio.Server, health_servicer: AioHealthServicer, port: int,
-                 listen: str, service_names: Sequence[str]) -> None:
+                 listen: str, service_names: Sequence[str], socket_identity: tuple[int, int] | None = None) -> None:
         self.server = server
         self.health = health_servicer
         self.port = port
         self.listen = listen
         self.service_names = tuple(service_names)
+        self._socket_identity = socket_identity
 
     @property
     def target(self) -> str:
@@ -102,16 +217,10 @@ class GrpcServer:
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace_s)
         if self.listen.startswith("unix:"):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(_unix_path(self.listen))
+            unlink_if_ours(unix_path(self.listen), self._socket_identity)
 
     async def wait(self) -> None:
         await self.server.wait_for_termination()
-
-
-def _unix_path(listen: str) -> str:
-    path = listen[len("unix:"):]
-    return path[2:] if path.startswith("//") else path
 
 
 async def serve(
@@ -122,8 +231,13 @@ async def serve(
     tls: TlsFiles | None = None,
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),  # type: ignore[type-arg]
+    unix_mode: int = 0o660,
+    unix_dir_mode: int | None = None,
 ) -> GrpcServer:
-    """Start a grpc.aio server on ``listen`` (``host:port`` or ``unix:/path``) and mark it SERVING."""
+    """Start a grpc.aio server on ``listen`` (``host:port`` or ``unix:/path``) and mark it SERVING.
+
+    On a unix socket: ``unix_mode`` is the socket's mode, ``unix_dir_mode`` (optional) makes its
+    directory a dedicated one, created with that mode and required to belong to this user."""
     server = grpc.aio.server(options=_server_options(max_message_bytes), interceptors=list(interceptors))
     for add_fn, servicer in servicers:
         add_fn(servicer, server)
@@ -131,18 +245,20 @@ async def serve(
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = [*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME]
     reflection.enable_server_reflection(names, server)
+    identity = None
     if listen.startswith("unix:"):
-        path = _unix_path(listen)
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-    port = server.add_secure_port(listen, tls.server_credentials()) if tls else server.add_insecure_port(listen)
-    if port == 0 and not listen.startswith("unix:"):
-        raise OSError(f"could not bind gRPC server to {listen}")
-    await server.start()
-    if listen.startswith("unix:"):
-        os.chmod(_unix_path(listen), 0o660)
-    running = GrpcServer(server, health_servicer, port, listen, service_names)
+        path = unix_path(listen)
+        prepare_unix_socket(path, dir_mode=unix_dir_mode)
+        with _umask(unix_mode):  # add_*_port binds: the socket has its final mode from the start
+            port = server.add_secure_port(listen, tls.server_credentials()) if tls else server.add_insecure_port(listen)
+        identity = _identity(path)
+        await server.start()
+    else:
+        port = server.add_secure_port(listen, tls.server_credentials()) if tls else server.add_insecure_port(listen)
+        if port == 0:
+            raise OSError(f"could not bind gRPC server to {listen}")
+        await server.start()
+    running = GrpcServer(server, health_servicer, port, listen, service_names, identity)
     await running.set_status(ServingStatus.SERVING)
     return running
 

@@ -23,12 +23,12 @@ from concurrent.futures import ThreadPoolExecutor
 from prometheus_client import Histogram
 
 from common.logging import get_logger
-from signer.core import BurnRequest, Failed, MintRequest, Outcome, SignerCore
+from signer.core import Failed, Outcome, Request, SignerCore
 from signer.errors import SignerError
 
 __all__ = ["Batcher", "QueueFull"]
 
-_Item = tuple[BurnRequest | MintRequest, "asyncio.Future[Outcome]"]
+_Item = tuple[Request, "asyncio.Future[Outcome]"]
 
 
 log = get_logger("signer.batcher")
@@ -74,7 +74,7 @@ class Batcher:
                 future.set_result(Failed("the signer is shutting down"))
         self._executor.shutdown(wait=True)
 
-    async def submit(self, request: BurnRequest | MintRequest) -> Outcome:
+    async def submit(self, request: Request) -> Outcome:
         if self.broken:
             return Failed(self.broken)
         if self.inline:
@@ -133,7 +133,7 @@ class Batcher:
                     future.set_result(outcome)
 
     async def _commit_batch(self, loop: asyncio.AbstractEventLoop,
-                            requests: list[BurnRequest | MintRequest]) -> list[Outcome]:
+                            requests: list[Request]) -> list[Outcome]:
         if not self.core.decide_on_loop:
             return await loop.run_in_executor(self._executor, self.core.process, requests)
         pending = self.core.decide(requests)

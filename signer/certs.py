@@ -11,6 +11,8 @@ import datetime as dt
 import ipaddress
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from cryptography import x509
@@ -18,7 +20,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-__all__ = ["generate_certs"]
+__all__ = ["ClientIdentity", "check_allow_list", "client_identity", "generate_certs"]
+
+_ALLOW_KINDS = ("cn", "san", "sha256")
 
 _Key = ec.EllipticCurvePrivateKey
 
@@ -26,6 +30,50 @@ _Key = ec.EllipticCurvePrivateKey
 def _name(cn: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "creatorpass"),
                       x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+@dataclass(frozen=True)
+class ClientIdentity:
+    """What an mTLS client's certificate says about it, for the allow-list and the audit line."""
+
+    subject: str  # RFC 4514, e.g. "CN=creatorpass-gateway,O=creatorpass"
+    common_name: str
+    sans: tuple[str, ...]  # DNS names, IP addresses and URIs
+    sha256: str  # fingerprint of the DER certificate, lowercase hex
+
+    def allowed_by(self, allow_list: Sequence[str]) -> bool:
+        """True when an entry ``cn:NAME``, ``san:NAME`` or ``sha256:HEX`` names this certificate."""
+        for entry in allow_list:
+            kind, _, value = entry.partition(":")
+            if ((kind == "cn" and value == self.common_name) or (kind == "san" and value in self.sans)
+                    or (kind == "sha256" and value.lower().replace(":", "") == self.sha256)):
+                return True
+        return False
+
+
+def check_allow_list(entries: Sequence[str]) -> str | None:
+    """The first malformed allow-list entry, or None."""
+    for entry in entries:
+        kind, sep, value = entry.partition(":")
+        if kind not in _ALLOW_KINDS or not sep or not value:
+            return entry
+        if kind == "sha256" and len(value.replace(":", "")) != 64:
+            return entry
+    return None
+
+
+@lru_cache(maxsize=64)
+def client_identity(pem: bytes) -> ClientIdentity:
+    """Parse a client certificate (PEM, as gRPC's auth context gives it); cached: one client, one parse."""
+    cert = x509.load_pem_x509_certificate(pem)
+    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    try:
+        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        sans = tuple(str(n.value) for n in ext)
+    except x509.ExtensionNotFound:
+        sans = ()
+    return ClientIdentity(subject=cert.subject.rfc4514_string(), common_name=str(names[0].value) if names else "",
+                          sans=sans, sha256=cert.fingerprint(hashes.SHA256()).hex())
 
 
 def _write(path: Path, data: bytes, private: bool) -> None:

@@ -14,8 +14,8 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from common.logging import configure_logging
-from common.settings import load_settings, settings_table
-from signer.audit import AuditLog, verify_file
+from common.settings import ConfigError, load_settings, settings_table
+from signer.audit import AuditLog, audit_files, verify_chain
 from signer.certs import generate_certs
 from signer.errors import SignerError
 from signer.healthcheck import health_check
@@ -116,14 +116,21 @@ def _anchor(args: argparse.Namespace) -> tuple[int, str] | None:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
+    """Verify FILE; for the current log (audit.jsonl) the rotated files next to it come first, one chain."""
     anchor = _anchor(args)
-    result = verify_file(args.file, anchor)
+    files = audit_files(args.file) if args.file.name == "audit.jsonl" else [args.file]
+    if not files:
+        raise SignerError(f"{args.file} does not exist")
+    result = verify_chain(files, anchor)
+    names = f" in {len(files)} files" if len(files) > 1 else ""
     if result.ok:
         anchored = f", reaches the head recorded in the state (line {anchor[0]})" if anchor else \
             " (no state database found: truncation of the last lines cannot be detected)"
-        print(f"ok: {result.lines} lines, head {result.head}{anchored}")
+        start = f" from line {result.first_seq} (older files rotated away)" if result.first_seq > 1 else ""
+        print(f"ok: {result.lines} lines{names}{start}, head {result.head}{anchored}")
         return 0
-    print(f"TAMPERED: line {result.first_bad_line}: {result.problem} ({result.lines} lines verify before it)")
+    where = f" of {result.file}" if result.file and len(files) > 1 else ""
+    print(f"TAMPERED: line {result.first_bad_line}{where}: {result.problem} ({result.lines} lines verify before it)")
     return 1
 
 
@@ -172,8 +179,9 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--host", action="append", default=[], help="extra server name or IP (repeatable)")
     gen.add_argument("--client-cn", default="creatorpass-gateway")
     serve = sub.add_parser("serve", help="run the gRPC signer")
-    serve.add_argument("--enable-mint-ceremony", action="store_true",
-                       help="allow SignMintCeremony (positive mints of $CREATE) for this run")
+    serve.add_argument("--mint-ceremony", type=int, default=0, metavar="QUANTITY",
+                       help="run the mint ceremony for exactly QUANTITY $CREATE, once, on its own socket "
+                       "(SIGNER_MINT_CEREMONY_SOCKET next to the main one)")
     sub.add_parser("settings", help="list every SIGNER_* variable with its default")
     sub.add_parser("health-check", help="exit 0 when the running signer answers SERVING (container HEALTHCHECK)")
     return parser
@@ -207,7 +215,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         from signer.app import run
 
-        uvloop.run(run(settings, mint_ceremony=args.enable_mint_ceremony))
+        try:
+            settings.slot_zero_time  # noqa: B018  (serving needs the network's clock)
+        except ConfigError as exc:
+            print(f"signer: {exc}", file=sys.stderr)
+            return 2
+        if args.mint_ceremony < 0:
+            raise SignerError("--mint-ceremony: the quantity must be positive")
+        if args.mint_ceremony and (settings.socket_path is None or settings.sink_mode != "mint"):
+            raise SignerError("--mint-ceremony needs mint mode and a unix SIGNER_LISTEN")
+        uvloop.run(run(settings, mint_ceremony_quantity=args.mint_ceremony))
         return 0
     except SignerError as exc:
         print(f"signer: {exc}", file=sys.stderr)

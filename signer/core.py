@@ -19,16 +19,21 @@ from signer.audit import AuditLog
 from signer.errors import KeyStoreError, MalformedRequest, Refusal
 from signer.identity import Identity
 from signer.keystore import KeyRole, KeyStore
-from signer.policy import check_burn, check_mint
-from signer.state import SignedTx, StateStore
+from signer.policy import BurnPlan, check_burn, check_mint, check_slot
+from signer.resign import check_resign, input_ref
+from signer.state import DayTotal, SignedTx, StateStore
 from signer.tx import DecodedTx, decode_transaction
 
-__all__ = ["BurnRequest", "Denied", "Failed", "MintRequest", "Outcome", "PendingBatch", "Signed", "SignerCore",
-           "utc_day", "witness_set_cbor"]
+__all__ = ["BurnRequest", "Denied", "Failed", "MintRequest", "Outcome", "PendingBatch", "PreRefused", "Request",
+           "Signed", "SignerCore", "utc_day", "witness_set_cbor"]
 
 MAX_ID_CHARS = 128
 MAX_NOTE_CHARS = 256
 PURPOSE_BURN_BATCH = 1
+
+
+MAIN_ENDPOINT = "main"
+CEREMONY_ENDPOINT = "ceremony"
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,8 @@ class BurnRequest:
     request_id: str = ""
     current_slot: int = 0
     caller: str = ""
+    peer: dict[str, Any] = field(default_factory=dict)  # transport identity for the audit line
+    endpoint: str = MAIN_ENDPOINT
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,28 @@ class MintRequest:
     operator_note: str = ""
     current_slot: int = 0
     caller: str = ""
+    peer: dict[str, Any] = field(default_factory=dict)
+    endpoint: str = CEREMONY_ENDPOINT
+
+
+@dataclass(frozen=True)
+class PreRefused:
+    """A request the transport refused before the core could read it (too large, far too many ids, a caller
+    not on the allow-list): only its summary is kept, and it is audited like every other refusal."""
+
+    kind: str  # "burn" or "mint"
+    reason: str  # INVALID_ARGUMENT (then ``invalid``) or a RefusalReason name
+    detail: str
+    summary: dict[str, Any] = field(default_factory=dict)
+    caller: str = ""
+    peer: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def invalid(self) -> bool:
+        return self.reason == "INVALID_ARGUMENT"
+
+
+Request = BurnRequest | MintRequest | PreRefused
 
 
 @dataclass(frozen=True)
@@ -152,18 +181,32 @@ class _Audit:
 
 class SignerCore:
     def __init__(self, identity: Identity, keys: KeyStore, state: StateStore, audit: AuditLog, *,
-                 mint_ceremony_enabled: bool = False, clock: Callable[[], float] = time.time) -> None:
+                 mint_ceremony_quantity: int | None = None, clock: Callable[[], float] = time.time) -> None:
         self.identity = identity
         self.policy = identity.policy
         self.keys = keys
         self.state = state
         self.audit = audit
-        self.mint_ceremony_enabled = mint_ceremony_enabled
+        # The operator's mint ceremony: the one positive quantity it may sign, on its own socket, once.
+        self.mint_ceremony_quantity = mint_ceremony_quantity
+        self._ceremony_tx: str | None = None
         self._clock = clock
         self._public = {role: keys.public_key(role) for role in keys.roles()}
 
+    @property
+    def mint_ceremony_enabled(self) -> bool:
+        return self.mint_ceremony_quantity is not None
+
+    def today(self) -> DayTotal:
+        """What was signed today (UTC, signer clock), committed."""
+        return self.state.read_day_total(utc_day(self._clock()))
+
     def tokens_signed_today(self) -> int:
-        return self.state.read_tokens_on(utc_day(self._clock()))
+        return self.today().tokens
+
+    def clock_slot(self) -> int:
+        clock = self.policy.clock
+        return 0 if clock is None else clock.slot_at(self._clock())
 
     @property
     def decide_on_loop(self) -> bool:
@@ -175,11 +218,11 @@ class SignerCore:
         """True when committing waits for the disk (fsync on): keep it off the event loop."""
         return self.state.fsync
 
-    def process(self, requests: Sequence[BurnRequest | MintRequest]) -> list[Outcome]:
+    def process(self, requests: Sequence[Request]) -> list[Outcome]:
         """Decide every request and make the decisions durable; StateError/AuditError when that failed."""
         return self.decide(requests).commit()
 
-    def decide(self, requests: Sequence[BurnRequest | MintRequest]) -> PendingBatch:
+    def decide(self, requests: Sequence[Request]) -> PendingBatch:
         """Decide every request inside one open state transaction; the audit lines reach the file (not yet
         fsynced). Nothing may leave until :meth:`PendingBatch.commit` returns."""
         mark = self.audit.checkpoint()
@@ -197,8 +240,12 @@ class SignerCore:
             raise
         return PendingBatch(self, outcomes, written)
 
-    def _decide(self, request: BurnRequest | MintRequest) -> Outcome:
+    def _decide(self, request: Request) -> Outcome:
         entry = self._entry(request)
+        if isinstance(request, PreRefused):
+            decision = "invalid" if request.invalid else "deny"
+            return Denied(request.reason, request.detail, self._record(entry, decision, request.reason, request.detail),
+                          invalid=request.invalid)
         mark = self.audit.checkpoint()
         try:
             # Every refusal is raised before the one write (state.record), so a refused request leaves the
@@ -218,18 +265,26 @@ class SignerCore:
             self._record(entry, "error", "KEY_STORE", str(exc))
             return Failed(str(exc))
 
-    def _entry(self, request: BurnRequest | MintRequest) -> _Audit:
+    def _entry(self, request: Request) -> _Audit:
         now = self._clock()
         when = dt.datetime.fromtimestamp(now, dt.UTC)
-        summary: dict[str, Any] = {"caller": request.caller[:200], "current_slot": request.current_slot,
-                                   "tx_bytes": len(request.tx_cbor)}
-        if isinstance(request, BurnRequest):
-            summary.update(request_id=request.request_id[:200], purpose=request.purpose,
+        summary: dict[str, Any] = {"caller": request.caller[:200]}
+        if request.peer:
+            summary["peer"] = request.peer
+        if isinstance(request, PreRefused):
+            summary.update(request.summary)
+            kind = request.kind
+        elif isinstance(request, BurnRequest):
+            summary.update(current_slot=request.current_slot, tx_bytes=len(request.tx_cbor),
+                           request_id=request.request_id[:200], purpose=request.purpose,
                            generation_ids=len(request.generation_ids))
             kind = "burn"
         else:
-            summary.update(quantity=request.quantity, operator_note=request.operator_note[:MAX_NOTE_CHARS])
+            summary.update(current_slot=request.current_slot, tx_bytes=len(request.tx_cbor),
+                           quantity=request.quantity, operator_note=request.operator_note[:MAX_NOTE_CHARS])
             kind = "mint"
+        if not isinstance(request, PreRefused) and request.endpoint != MAIN_ENDPOINT:
+            summary["endpoint"] = request.endpoint
         return _Audit(kind, summary, now, when.isoformat(timespec="milliseconds"), when.date().isoformat())
 
     def _record(self, entry: _Audit, decision: str, reason: str = "", detail: str = "") -> str:
@@ -248,6 +303,8 @@ class SignerCore:
         return witness_set_cbor([(self._public[role], self.keys.sign(role, tx_id)) for role in roles])
 
     def _burn(self, request: BurnRequest, entry: _Audit) -> Signed:
+        if request.endpoint != MAIN_ENDPOINT:
+            raise Refusal("CEREMONY_ONLY", "the mint ceremony's socket signs nothing but the ceremony")
         if request.purpose != PURPOSE_BURN_BATCH:
             raise Refusal("PURPOSE_UNSUPPORTED", f"purpose {request.purpose} is not supported")
         ids = request.generation_ids
@@ -255,12 +312,13 @@ class SignerCore:
             raise Refusal("TOO_MANY_GENERATION_IDS",
                           f"{len(ids)} generation ids; at most {self.policy.caps.max_generation_ids} per request")
         _check_generation_ids(ids)
+        check_slot(request.current_slot, self.policy, entry.now)
         root = merkle.merkle_root(ids)
         entry.request["root"] = root.hex()
         tx = self._decode(request.tx_cbor, entry)
         plan = check_burn(tx, ids, request.current_slot, self.policy, root)
         tx_id = plan.tx_id.hex()
-        entry.extra.update(tokens=plan.tokens, fee_lovelace=plan.fee_lovelace)
+        entry.extra.update(tokens=plan.tokens, fee_lovelace=plan.fee_lovelace, sink_lovelace=plan.sink_lovelace)
         roles: list[KeyRole] = ["payment", "policy"] if plan.sign_with_policy_key else ["payment"]
         used = self.state.used_generation_ids(ids)
         if used:
@@ -271,25 +329,39 @@ class SignerCore:
                 witness = self._witness_set(plan.tx_id, roles)
                 entry.extra["replay"] = True
                 return Signed(tx_id, witness, self._record(entry, "allow"), plan.tokens, replay=True)
-            raise Refusal("GENERATION_ID_REUSED",
-                          f"{len(used)} generation id(s) were signed before, e.g. {', '.join(used[:3])}")
-        day = entry.day
-        signed_today = self.state.tokens_on(day)
-        if signed_today + plan.tokens > self.policy.caps.max_tokens_per_day:
-            raise Refusal("TOKENS_PER_DAY_OVER_CAP",
-                          f"{signed_today} tokens signed on {day} (UTC); {plan.tokens} more exceeds the cap of "
-                          f"{self.policy.caps.max_tokens_per_day}")
+            earlier = self.state.earlier_txs(used)
+            check_resign(earlier, plan.inputs, request.current_slot, used)
+            entry.extra.update(resign_of=sorted(tx.tx_id for tx in earlier), resigned_ids=len(used))
+        self._check_day(entry.day, plan)
         witness = self._witness_set(plan.tx_id, roles)
         audit_id = self._record(entry, "allow")
-        self.state.record(SignedTx(tx_id, "burn", plan.tokens, day, entry.request["root"], audit_id), ids, entry.now)
+        self.state.record(SignedTx(tx_id, "burn", plan.tokens, entry.day, entry.request["root"], audit_id,
+                                   plan.lovelace, plan.ttl, tuple(input_ref(t, i) for t, i in plan.inputs)),
+                          ids, entry.now, resigned=used)
         return Signed(tx_id, witness, audit_id, plan.tokens)
 
+    def _check_day(self, day: str, plan: BurnPlan | None, lovelace: int = 0) -> None:
+        """The per-UTC-day caps, read inside the batch's transaction (so concurrent batches cannot race)."""
+        caps, today = self.policy.caps, self.state.day_total(day)
+        tokens = plan.tokens if plan else 0
+        lovelace = plan.lovelace if plan else lovelace
+        if today.tokens + tokens > caps.max_tokens_per_day:
+            raise Refusal("TOKENS_PER_DAY_OVER_CAP", f"{today.tokens} tokens signed on {day} (UTC); {tokens} more "
+                          f"exceeds the cap of {caps.max_tokens_per_day}")
+        if today.lovelace + lovelace > caps.max_lovelace_per_day:
+            raise Refusal("LOVELACE_PER_DAY_OVER_CAP", f"{today.lovelace} lovelace (fees + sink) signed away on "
+                          f"{day} (UTC); {lovelace} more exceeds the cap of {caps.max_lovelace_per_day}")
+
     def _mint(self, request: MintRequest, entry: _Audit) -> Signed:
-        if not self.mint_ceremony_enabled:
-            raise Refusal("MINT_CEREMONY_DISABLED",
-                          "the mint ceremony is off; the operator must start the signer with --enable-mint-ceremony")
+        if request.endpoint != CEREMONY_ENDPOINT or self.mint_ceremony_quantity is None:
+            raise Refusal("MINT_CEREMONY_DISABLED", "the mint ceremony is served only on its own socket, while the "
+                          "operator runs it (serve --mint-ceremony N)")
         if request.quantity <= 0:
             raise MalformedRequest("the ceremony's quantity must be positive")
+        if request.quantity != self.mint_ceremony_quantity:
+            raise Refusal("CEREMONY_QUANTITY_MISMATCH", f"the request mints {request.quantity} $CREATE; the operator "
+                          f"started this ceremony for exactly {self.mint_ceremony_quantity}")
+        check_slot(request.current_slot, self.policy, entry.now)
         tx = self._decode(request.tx_cbor, entry)
         fee = check_mint(tx, request.quantity, request.current_slot, self.policy)
         tx_id = tx.tx_id.hex()
@@ -298,6 +370,11 @@ class SignerCore:
         if self.state.signed_tx(tx_id) is not None:
             entry.extra["replay"] = True
             return Signed(tx_id, witness, self._record(entry, "allow"), request.quantity, replay=True)
+        if self._ceremony_tx is not None:
+            raise Refusal("CEREMONY_USED", f"this ceremony already signed its one mint ({self._ceremony_tx}); "
+                          "restart the signer to run another")
+        self._check_day(entry.day, None, fee)
         audit_id = self._record(entry, "allow")
-        self.state.record(SignedTx(tx_id, "mint", request.quantity, entry.day, "", audit_id), (), entry.now)
+        self.state.record(SignedTx(tx_id, "mint", request.quantity, entry.day, "", audit_id, fee), (), entry.now)
+        self._ceremony_tx = tx_id
         return Signed(tx_id, witness, audit_id, request.quantity)

@@ -15,7 +15,7 @@ from signer.chain import (
 )
 from signer.errors import KeyStoreError
 from signer.keystore import FileKeyStore, KeyStore, Pkcs11Config, Pkcs11KeyStore
-from signer.policy import PolicyConfig
+from signer.policy import PolicyConfig, SlotClock
 from signer.settings import SignerSettings
 
 __all__ = ["Identity", "build_identity", "open_key_store", "pkcs11_config"]
@@ -72,7 +72,9 @@ def build_identity(settings: SignerSettings, keys: KeyStore) -> Identity:
         network_id=network, sink_mode="mint" if settings.sink_mode == "mint" else "address",
         custodial_address=custodial, sink_address=sink, policy_id=policy_id,
         asset_name=bytes.fromhex(settings.asset_name), payment_key_hash=payment_hash,
-        policy_key_hash=policy_hash, caps=settings.caps)
+        policy_key_hash=policy_hash, caps=settings.caps,
+        clock=SlotClock(settings.slot_zero_time, settings.slot_length_s, settings.slot_tolerance)
+        if settings.clock_configured else None)
     hrp = address_hrp(network)
     return Identity(policy=config, custodial_address=bech32_encode(hrp, custodial),
                     sink_address=bech32_encode(hrp, sink), policy_script_cbor=script, key_store=keys.kind)

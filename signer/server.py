@@ -2,12 +2,18 @@
 
 Refusals are PERMISSION_DENIED with a readable message and, in the trailing metadata key
 ``creatorpass-refusal-bin``, a serialized ``Refusal`` (reason, detail, audit id). Malformed requests are
-INVALID_ARGUMENT (also audited); a signer that cannot write its state or audit log answers UNAVAILABLE.
+INVALID_ARGUMENT; a signer that cannot write its state or audit log answers UNAVAILABLE. Every refusal
+is audited, the transport's own pre-checks (request size, id count, a caller not allowed) included.
+
+Who asked: on a unix socket the kernel's peer credentials (uid, gid, pid, via ``signer.transport``) and
+the socket it came through; under mTLS the client certificate's full subject and SHA-256 fingerprint,
+which must match ``SIGNER_TLS_ALLOWED_CLIENTS``.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import grpc
@@ -16,10 +22,23 @@ from prometheus_client import Counter, Histogram
 from common.logging import get_logger
 from common.rpc.creatorpass.v1 import common_pb2, signer_pb2, signer_pb2_grpc
 from signer.batcher import Batcher, QueueFull
-from signer.core import BurnRequest, Denied, Failed, MintRequest, Outcome, Signed, SignerCore
+from signer.certs import ClientIdentity, client_identity
+from signer.core import (
+    MAIN_ENDPOINT,
+    BurnRequest,
+    Denied,
+    Failed,
+    MintRequest,
+    Outcome,
+    PreRefused,
+    Request,
+    Signed,
+    SignerCore,
+)
+from signer.transport import PeerCredRelay
 from signer.tx import MAX_TX_BYTES
 
-__all__ = ["REFUSAL_METADATA_KEY", "SignerServicer", "caller_of"]
+__all__ = ["REFUSAL_METADATA_KEY", "Caller", "SignerServicer", "caller_of"]
 
 REFUSAL_METADATA_KEY = "creatorpass-refusal-bin"
 log = get_logger("signer.server")
@@ -30,14 +49,38 @@ LATENCY = Histogram("creatorpass_signer_request_seconds", "Time from request to 
                     buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1.0))
 
 
-def caller_of(context: grpc.aio.ServicerContext[Any, Any], tls: bool = True) -> str:
-    """Who asked: the client certificate's common name under mTLS, else the transport peer."""
-    if tls:
-        auth = context.auth_context()
-        names = list(auth.get("x509_common_name") or auth.get("x509_subject_alternative_name") or [])
-        if names:
-            return "cn:" + bytes(names[0]).decode(errors="replace")
-    return str(context.peer())
+class Caller:
+    """The transport's word on who asked: a short name, the audit's ``peer`` fields, the endpoint, and
+    why the caller is refused outright (empty when it may ask)."""
+
+    __slots__ = ("endpoint", "name", "peer", "refusal")
+
+    def __init__(self, name: str, peer: dict[str, Any], endpoint: str = MAIN_ENDPOINT, refusal: str = "") -> None:
+        self.name = name
+        self.peer = peer
+        self.endpoint = endpoint
+        self.refusal = refusal
+
+
+def caller_of(context: grpc.aio.ServicerContext[Any, Any], relay: PeerCredRelay | None,
+              allowed_clients: Sequence[str] = ()) -> Caller:
+    """Identify the caller of ``context`` (see the module docstring)."""
+    if relay is not None:
+        peer = relay.peer_of(str(context.peer()))
+        if peer is None:
+            return Caller(str(context.peer()), {"transport": "unix"}, MAIN_ENDPOINT,
+                          "the connection did not come through the signer's public socket")
+        return Caller(f"uid:{peer.uid} pid:{peer.pid}", peer.audit(), peer.endpoint)
+    pem = list(context.auth_context().get("x509_pem_cert") or [])
+    if not pem:
+        return Caller(str(context.peer()), {"transport": "tcp"}, MAIN_ENDPOINT, "no client certificate")
+    ident: ClientIdentity = client_identity(bytes(pem[0]))
+    peer_fields = {"transport": "mtls", "subject": ident.subject, "cert_sha256": ident.sha256,
+                   "address": str(context.peer())[:100]}
+    refusal = "" if ident.allowed_by(allowed_clients) else (
+        f"client certificate {ident.subject} (sha256 {ident.sha256}) is not on SIGNER_TLS_ALLOWED_CLIENTS")
+    return Caller(f"cn:{ident.common_name}" if ident.common_name else ident.subject, peer_fields, MAIN_ENDPOINT,
+                  refusal)
 
 
 class SignerServicer(signer_pb2_grpc.SignerServiceServicer):
@@ -45,10 +88,12 @@ class SignerServicer(signer_pb2_grpc.SignerServiceServicer):
     logging is configured), metric children are looked up once, and without TLS there are no certificates
     to read."""
 
-    def __init__(self, core: SignerCore, batcher: Batcher, *, tls: bool = True) -> None:
+    def __init__(self, core: SignerCore, batcher: Batcher, *, relay: PeerCredRelay | None = None,
+                 allowed_clients: Sequence[str] = ()) -> None:
         self.core = core
         self.batcher = batcher
-        self.tls = tls
+        self.relay = relay
+        self.allowed_clients = tuple(allowed_clients)
         self._log = log.bind()  # a lazy proxy would rebuild the logger on every call
         self._allowed = {kind: DECISIONS.labels(kind, "allow", "") for kind in ("burn", "mint")}
         self._tokens = {kind: TOKENS.labels(kind) for kind in ("burn", "mint")}
@@ -66,33 +111,57 @@ class SignerServicer(signer_pb2_grpc.SignerServiceServicer):
             sink_address=ident.sink_address, network_id=policy.network_id,
             caps=signer_pb2.Caps(max_fee_lovelace=caps.max_fee_lovelace, max_sink_lovelace=caps.max_sink_lovelace,
                                  max_tokens_per_tx=caps.max_tokens_per_tx, max_tokens_per_day=caps.max_tokens_per_day,
-                                 max_ttl_slots=caps.max_ttl_slots, max_generation_ids=caps.max_generation_ids),
+                                 max_ttl_slots=caps.max_ttl_slots, max_generation_ids=caps.max_generation_ids,
+                                 max_lovelace_per_day=caps.max_lovelace_per_day, min_fee_a=caps.min_fee_a,
+                                 min_fee_b=caps.min_fee_b, fee_margin_lovelace=caps.fee_margin_lovelace,
+                                 coins_per_utxo_byte=caps.coins_per_utxo_byte,
+                                 slot_tolerance=policy.clock.tolerance if policy.clock else 0),
             key_store=ident.key_store, mint_ceremony_enabled=self.core.mint_ceremony_enabled,
-            tokens_signed_today=self.core.tokens_signed_today())
+            tokens_signed_today=(today := self.core.today()).tokens, lovelace_spent_today=today.lovelace,
+            clock_slot=self.core.clock_slot())
 
     async def SignTransaction(self, request: signer_pb2.SignTransactionRequest,
                               context: grpc.aio.ServicerContext[Any, Any]) -> signer_pb2.SignTransactionResponse:
-        await self._check_size(request.tx_cbor, context)
-        if len(request.generation_ids) > max(self.core.policy.caps.max_generation_ids, 1) * 4:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "far too many generation ids")
+        caller = caller_of(context, self.relay, self.allowed_clients)
+        ids = len(request.generation_ids)
+        summary = {"tx_bytes": len(request.tx_cbor), "generation_ids": ids, "request_id": request.request_id[:200],
+                   "current_slot": request.current_slot, "purpose": int(request.purpose)}
+        early = self._pre_check("burn", caller, summary, len(request.tx_cbor))
+        if early is None and ids > max(self.core.policy.caps.max_generation_ids, 1) * 4:
+            early = PreRefused("burn", "INVALID_ARGUMENT", f"{ids} generation ids: far too many",
+                               summary, caller.name, caller.peer)
+        if early is not None:
+            return await self._answer("burn", early, context)
         burn = BurnRequest(tx_cbor=request.tx_cbor, purpose=int(request.purpose),
                            generation_ids=tuple(request.generation_ids), request_id=request.request_id,
-                           current_slot=request.current_slot, caller=caller_of(context, self.tls))
+                           current_slot=request.current_slot, caller=caller.name, peer=caller.peer,
+                           endpoint=caller.endpoint)
         return await self._answer("burn", burn, context)
 
     async def SignMintCeremony(self, request: signer_pb2.SignMintCeremonyRequest,
                                context: grpc.aio.ServicerContext[Any, Any]) -> signer_pb2.SignTransactionResponse:
-        await self._check_size(request.tx_cbor, context)
+        caller = caller_of(context, self.relay, self.allowed_clients)
+        summary = {"tx_bytes": len(request.tx_cbor), "quantity": request.quantity,
+                   "operator_note": request.operator_note[:256], "current_slot": request.current_slot}
+        early = self._pre_check("mint", caller, summary, len(request.tx_cbor))
+        if early is not None:
+            return await self._answer("mint", early, context)
         mint = MintRequest(tx_cbor=request.tx_cbor, quantity=request.quantity, operator_note=request.operator_note,
-                           current_slot=request.current_slot, caller=caller_of(context, self.tls))
+                           current_slot=request.current_slot, caller=caller.name, peer=caller.peer,
+                           endpoint=caller.endpoint)
         return await self._answer("mint", mint, context)
 
-    async def _check_size(self, tx_cbor: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> None:
-        if len(tx_cbor) > MAX_TX_BYTES:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                                f"tx_cbor is {len(tx_cbor)} bytes; the limit is {MAX_TX_BYTES}")
+    @staticmethod
+    def _pre_check(kind: str, caller: Caller, summary: dict[str, Any], tx_bytes: int) -> PreRefused | None:
+        """Refusals decided before the request is read: they keep only its summary, and are audited."""
+        if caller.refusal:
+            return PreRefused(kind, "CALLER_NOT_ALLOWED", caller.refusal, summary, caller.name, caller.peer)
+        if tx_bytes > MAX_TX_BYTES:
+            return PreRefused(kind, "INVALID_ARGUMENT", f"tx_cbor is {tx_bytes} bytes; the limit is {MAX_TX_BYTES}",
+                              summary, caller.name, caller.peer)
+        return None
 
-    async def _answer(self, kind: str, request: BurnRequest | MintRequest,
+    async def _answer(self, kind: str, request: Request,
                       context: grpc.aio.ServicerContext[Any, Any]) -> signer_pb2.SignTransactionResponse:
         start = time.perf_counter()
         try:

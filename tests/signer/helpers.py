@@ -7,7 +7,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ PASSPHRASE = "correct horse battery staple"
 FAST_KDF = KdfParams(time_cost=1, memory_kib=8192)
 CURRENT_SLOT = 10_000
 ZERO_TX = bytes(32)
+COINS_PER_UTXO_BYTE = 4_310  # the signer's default, as on mainnet
 
 
 @dataclass
@@ -52,7 +53,9 @@ def provision(store: str, workdir: Path, mode: str = "mint", softhsm: SoftHsm | 
     """Create keys for ``store`` ("file" or "pkcs11") and return the signer environment for them."""
     roles = ("payment", "policy") if mode == "mint" else ("payment",)
     keys = {role: Ed25519PrivateKey.generate() for role in roles}
+    # The signer's clock puts CURRENT_SLOT at now (1-second slots), so tests can keep using it.
     env = {"SIGNER_DATA_DIR": str(workdir / "data"), "SIGNER_NETWORK_ID": "0", "SIGNER_SINK_MODE": mode,
+           "SIGNER_SYSTEM_START": str(int(time.time()) - CURRENT_SLOT),
            "SIGNER_KEY_STORE": store, "SIGNER_LISTEN": f"unix:{workdir / 'signer.sock'}",
            "SIGNER_KDF_MEMORY_KIB": "8192", "SIGNER_LOG_LEVEL": "INFO"}
     if mode == "address":
@@ -83,8 +86,10 @@ def settings_for(env: Mapping[str, str]) -> SignerSettings:
     return load_settings(SignerSettings, env=dict(env))
 
 
-def make_core(prov: Provisioned, *, mint_ceremony: bool = False, **overrides: str) -> SignerCore:
-    return build_core(settings_for({**prov.env, **overrides}), mint_ceremony=mint_ceremony)
+def make_core(prov: Provisioned, *, mint_ceremony: int = 0, clock: Callable[[], float] = time.time,
+              **overrides: str) -> SignerCore:
+    """A core for ``prov``; ``mint_ceremony`` is the ceremony's quantity (0: off)."""
+    return build_core(settings_for({**prov.env, **overrides}), mint_ceremony_quantity=mint_ceremony, clock=clock)
 
 
 def gen_ids(prefix: str, count: int) -> list[str]:
@@ -100,17 +105,26 @@ class BurnTx:
     fee: int = 180_000
     ttl: int | None = CURRENT_SLOT + 600
     change_lovelace: int = 5_000_000
-    sink_lovelace: int = 1_500_000
+    sink_lovelace: int | None = None  # None: the ledger's minimum for the sink output, as a burner pays it
+    inputs: list[list[Any]] = field(default_factory=lambda: [[ZERO_TX, 0]])
+
+    def sink_output(self, lovelace: int | None = None) -> list[Any]:
+        cfg = self.cfg
+        assets = {cfg.policy_id: {cfg.asset_name: len(self.ids)}}
+        if lovelace is None:  # (160 + output size) * coinsPerUTxOByte, with the coin's own size settled
+            lovelace = 1_000_000
+            for _ in range(3):
+                lovelace = (160 + len(cbor2.dumps([cfg.sink_address, [lovelace, assets]]))) * COINS_PER_UTXO_BYTE
+        return [cfg.sink_address, [lovelace, assets]]
 
     def body(self) -> dict[int, Any]:
         cfg, n = self.cfg, len(self.ids)
-        body: dict[int, Any] = {0: [[ZERO_TX, 0]], 2: self.fee}
+        body: dict[int, Any] = {0: [list(i) for i in self.inputs], 2: self.fee}
         if cfg.sink_mode == "mint":
             body[1] = [[cfg.custodial_address, [self.change_lovelace, {cfg.policy_id: {cfg.asset_name: 50}}]]]
             body[9] = {cfg.policy_id: {cfg.asset_name: -n}}
         else:
-            body[1] = [[cfg.sink_address, [self.sink_lovelace, {cfg.policy_id: {cfg.asset_name: n}}]],
-                       [cfg.custodial_address, self.change_lovelace]]
+            body[1] = [self.sink_output(self.sink_lovelace), [cfg.custodial_address, self.change_lovelace]]
         if self.ttl is not None:
             body[3] = self.ttl
         return body

@@ -37,7 +37,7 @@ from tests.signer.helpers import SignerProcess, gen_ids, verify_witnesses
 from tests.support.devnet_fixture import DevnetProcess
 
 pytestmark = pytest.mark.slow
-FEE = 300_000
+FEE = 200_000  # above the devnet's min fee for these txs, under the signer's cap (a * size + b + margin)
 SUPPLY = 100
 FAKE_POLICY = "5e" * 28
 
@@ -100,8 +100,12 @@ def witness_set(reply_witnesses: bytes, policy_script: bytes) -> dict[int, Any]:
 def signer_for(provisioner: Callable[..., Any], workdir: Path) -> Iterator[Callable[..., Any]]:
     procs: list[SignerProcess] = []
 
-    def start(mode: str, args: tuple[str, ...] = ()) -> tuple[SignerProcess, Any, signer_pb2.Identity]:
-        extra = {"SIGNER_ASSET_POLICY_ID": FAKE_POLICY} if mode == "address" else {}
+    def start(mode: str, dev: DevnetProcess, args: tuple[str, ...] = ()) -> tuple[SignerProcess, Any,
+                                                                                   signer_pb2.Identity]:
+        info = dev.info()  # the signer's clock follows the devnet's: its system start and slot length
+        extra = {"SIGNER_SYSTEM_START": info["system_start"], "SIGNER_SLOT_LENGTH_S": str(info["slot_length_s"])}
+        if mode == "address":
+            extra["SIGNER_ASSET_POLICY_ID"] = FAKE_POLICY
         proc = SignerProcess(provisioner(mode, extra=extra).env, workdir, args)
         procs.append(proc)
         proc.wait_ready()
@@ -144,8 +148,11 @@ def _burn_body(ident: signer_pb2.Identity, utxo: dict[str, Any], ids: list[str],
         outputs = [TransactionOutput(custodial, _value(lovelace - FEE, policy, name, SUPPLY - n))]
         mint = _value(0, policy, name, -n).multi_asset
     else:
-        sink_ada = 1_500_000
-        outputs = [TransactionOutput(PyAddress.from_primitive(ident.sink_address), _value(sink_ada, policy, name, n)),
+        sink = PyAddress.from_primitive(ident.sink_address)
+        sink_ada = 1_000_000
+        for _ in range(3):  # the ledger's min-UTxO: (160 + output size) * coinsPerUTxOByte
+            sink_ada = (160 + len(TransactionOutput(sink, _value(sink_ada, policy, name, n)).to_cbor())) * 4310
+        outputs = [TransactionOutput(sink, _value(sink_ada, policy, name, n)),
                    TransactionOutput(custodial, _value(lovelace - FEE - sink_ada, policy, name, SUPPLY - n))]
         mint = None
     return TransactionBody(inputs=[_input(utxo)], outputs=outputs, fee=FEE, ttl=slot + 600, mint=mint,
@@ -165,9 +172,11 @@ def test_address_mode_burn_lands_on_devnet(devnet: DevnetProcess, signer_for: Ca
 
 def burn_on_devnet(devnet: DevnetProcess, signer_for: Callable[..., Any], mode: str) -> None:
     chain = Chain(devnet)
-    _, stub, ident = signer_for(mode, ("--enable-mint-ceremony",) if mode == "mint" else ())
-    if mode == "mint":
-        utxo = _mint_supply(chain, stub, ident)
+    proc, stub, ident = signer_for(mode, devnet, ("--mint-ceremony", str(SUPPLY)) if mode == "mint" else ())
+    if mode == "mint":  # the operator's ceremony, on its own socket next to the main one
+        ceremony_socket = Path(proc.target[len("unix:"):]).parent / "ceremony.sock"
+        with grpc.insecure_channel(f"unix:{ceremony_socket}") as channel:
+            utxo = _mint_supply(chain, signer_pb2_grpc.SignerServiceStub(channel), ident)
     else:
         devnet.fund(ident.custodial_address, 50_000_000, {f"{FAKE_POLICY}.{ident.asset.asset_name}": SUPPLY})
         devnet.blocks()

@@ -68,7 +68,11 @@ SHAPES: list[tuple[str, str, Callable[[BurnTx], bytes], str]] = [
     ("output-script-ref", "mint", _outputs_add(lambda s: {0: s.cfg.custodial_address, 1: 1_000_000,
                                                          3: cbor2.CBORTag(24, b"\x82\x02\x80")}), "OUTPUT_NOT_ALLOWED"),
     ("sink-foreign-asset", "address",
-     _outputs_add(lambda s: [s.cfg.sink_address, [1_000_000, {FOREIGN_POLICY: {b"x": 1}}]]), "OUTPUT_NOT_ALLOWED"),
+     with_body(lambda b, s: b[1].__setitem__(0, [s.cfg.sink_address, [1_000_000, {
+         FOREIGN_POLICY: {b"x": 1}, s.cfg.policy_id: {s.cfg.asset_name: 3}}]])), "OUTPUT_NOT_ALLOWED"),
+    ("sink-second-output", "address",
+     _outputs_add(lambda s: [s.cfg.sink_address, [1_000_000, {FOREIGN_POLICY: {b"x": 1}}]]), "SINK_OUTPUT_NOT_ALLOWED"),
+    ("sink-output-missing", "address", with_body(lambda b, s: b[1].pop(0)), "SINK_OUTPUT_NOT_ALLOWED"),
     ("mint-positive", "mint", _mint(lambda s: {s.cfg.policy_id: {s.cfg.asset_name: 3}}), "MINT_POSITIVE"),
     ("mint-foreign-policy", "mint", _mint(lambda s: {s.cfg.policy_id: {s.cfg.asset_name: -3},
                                                       FOREIGN_POLICY: {b"x": -1}}), "MINT_FOREIGN_POLICY"),
@@ -91,8 +95,8 @@ SHAPES: list[tuple[str, str, Callable[[BurnTx], bytes], str]] = [
     ("fee-over-cap", "mint", _set(2, 500_001), "FEE_OVER_CAP"),
     ("sink-ada-over-cap", "address", lambda s: BurnTx(s.cfg, s.ids, sink_lovelace=2_000_001).encode(),
      "SINK_ADA_OVER_CAP"),
-    ("sink-ada-in-mint-mode-over-cap", "mint", _outputs_add(lambda s: [s.cfg.sink_address, 2_000_001]),
-     "SINK_ADA_OVER_CAP"),
+    ("sink-output-in-mint-mode", "mint", _outputs_add(lambda s: [s.cfg.sink_address, 1_000_000]),
+     "SINK_OUTPUT_NOT_ALLOWED"),
     ("ttl-missing", "mint", lambda s: BurnTx(s.cfg, s.ids, ttl=None).encode(), "TTL_MISSING"),
     ("ttl-too-far", "mint", lambda s: BurnTx(s.cfg, s.ids, ttl=CURRENT_SLOT + 1001).encode(), "TTL_TOO_FAR"),
     ("ttl-expired", "mint", lambda s: BurnTx(s.cfg, s.ids, ttl=CURRENT_SLOT).encode(), "TTL_EXPIRED"),
@@ -100,7 +104,7 @@ SHAPES: list[tuple[str, str, Callable[[BurnTx], bytes], str]] = [
      "BURN_COUNT_MISMATCH"),
     ("burn-count-mismatch-address", "address",
      with_body(lambda b, s: b[1].__setitem__(
-         0, [s.cfg.sink_address, [1_500_000, {s.cfg.policy_id: {s.cfg.asset_name: 2}}]])),
+         0, [s.cfg.sink_address, [1_000_000, {s.cfg.policy_id: {s.cfg.asset_name: 2}}]])),
      "BURN_COUNT_MISMATCH"),
     ("metadata-root", "mint", _aux(lambda s: {1967: {"v": 1, "n": 3, "root": "00" * 32}}), "METADATA_MISMATCH"),
     ("metadata-count", "mint",
@@ -147,12 +151,14 @@ def test_allowed_burn_gets_witnesses_that_verify(provisioner: Callable[..., Any]
 
 
 def test_generation_id_is_never_signed_twice(provisioner: Callable[..., Any]) -> None:
+    """While the first transaction may still land, its ids are not signed again (the re-sign rule, in
+    test_hardening.py, says when they may be)."""
     core = make_core(provisioner(), **CAPS)
     first = gen_ids("a", 3)
     assert isinstance(burn(core, BurnTx(core.policy, first).encode(), first), Signed)
     again = [first[1], "fresh-1"]
     outcome = burn(core, BurnTx(core.policy, again, fee=170_000).encode(), again)
-    assert isinstance(outcome, Denied) and outcome.reason == "GENERATION_ID_REUSED"
+    assert isinstance(outcome, Denied) and outcome.reason == "RESIGN_TTL_NOT_PASSED"
     assert first[1] in outcome.detail
 
 
@@ -169,8 +175,8 @@ def test_identical_retry_is_idempotent_and_counted_once(provisioner: Callable[..
 def test_tokens_per_day_cap_and_utc_rollover(provisioner: Callable[..., Any]) -> None:
     now = [1_700_000_000.0]  # 2023-11-14T22:13:20Z
     prov = provisioner()
-    core = make_core(prov, **CAPS)
-    core._clock = lambda: now[0]
+    core = make_core(prov, clock=lambda: now[0], SIGNER_SYSTEM_START=str(int(now[0]) - CURRENT_SLOT),
+                     SIGNER_SLOT_TOLERANCE="10000", **CAPS)
     a, b, c = gen_ids("d1", 8), gen_ids("d2", 5), gen_ids("d3", 5)
     assert isinstance(burn(core, BurnTx(core.policy, a).encode(), a), Signed)
     refused = burn(core, BurnTx(core.policy, b).encode(), b)
@@ -212,9 +218,11 @@ def test_mint_ceremony_needs_the_flag(provisioner: Callable[..., Any]) -> None:
     assert isinstance(off, Denied) and off.reason == "MINT_CEREMONY_DISABLED"
     core.state.close()
     core.audit.close()
-    core = make_core(prov, mint_ceremony=True, **CAPS)
-    [wrong] = core.process([MintRequest(_ceremony_tx(core, 1000), 999, "typo", CURRENT_SLOT, "op")])
-    assert isinstance(wrong, Denied) and wrong.reason == "MINT_NOT_ALLOWED"
+    core = make_core(prov, mint_ceremony=1000, **CAPS)
+    [wrong] = core.process([MintRequest(_ceremony_tx(core, 999), 999, "typo", CURRENT_SLOT, "op")])
+    assert isinstance(wrong, Denied) and wrong.reason == "CEREMONY_QUANTITY_MISMATCH"
+    [other] = core.process([MintRequest(_ceremony_tx(core, 999), 1000, "body differs", CURRENT_SLOT, "op")])
+    assert isinstance(other, Denied) and other.reason == "MINT_NOT_ALLOWED"
     tx = _ceremony_tx(core, 1000)
     [ok] = core.process([MintRequest(tx, 1000, "genesis supply", CURRENT_SLOT, "op")])
     assert isinstance(ok, Signed)
@@ -233,4 +241,4 @@ def test_batch_members_are_independent(provisioner: Callable[..., Any]) -> None:
     first, second, third = core.process(requests)
     assert isinstance(first, Signed)
     assert isinstance(second, Denied) and second.reason == "FEE_OVER_CAP"
-    assert isinstance(third, Denied) and third.reason == "GENERATION_ID_REUSED"
+    assert isinstance(third, Denied) and third.reason == "RESIGN_TTL_NOT_PASSED"

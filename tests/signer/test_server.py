@@ -95,8 +95,8 @@ def test_identity_sign_and_refuse_over_grpc(running: Callable[..., SignerProcess
             stub.SignTransaction(sign_request(BurnTx(cfg, ids, fee=170_000).encode(), ids), timeout=10)
         assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED  # type: ignore[attr-defined]
         refusal = refusal_of(refused.value)
-        assert refusal.reason == signer_pb2.GENERATION_ID_REUSED and len(refusal.audit_id) == 64
-        assert "GENERATION_ID_REUSED" in refused.value.details()  # type: ignore[attr-defined]
+        assert refusal.reason == signer_pb2.RESIGN_TTL_NOT_PASSED and len(refusal.audit_id) == 64
+        assert "RESIGN_TTL_NOT_PASSED" in refused.value.details()  # type: ignore[attr-defined]
 
         with pytest.raises(grpc.RpcError) as invalid:
             stub.SignTransaction(sign_request(tx, []), timeout=10)
@@ -132,7 +132,7 @@ def test_state_survives_kill_9(running: Callable[..., SignerProcess], provisione
         assert stub.GetIdentity(signer_pb2.GetIdentityRequest(), timeout=5).tokens_signed_today == 4
         with pytest.raises(grpc.RpcError) as refused:
             stub.SignTransaction(sign_request(BurnTx(cfg, ids[:2], fee=171_000).encode(), ids[:2]), timeout=10)
-        assert refusal_of(refused.value).reason == signer_pb2.GENERATION_ID_REUSED
+        assert refusal_of(refused.value).reason == signer_pb2.RESIGN_TTL_NOT_PASSED
         again = stub.SignTransaction(sign_request(tx, ids), timeout=10)  # the identical retry is idempotent
         assert again.witness_set_cbor == first.witness_set_cbor
         assert stub.GetIdentity(signer_pb2.GetIdentityRequest(), timeout=5).tokens_signed_today == 4
@@ -146,19 +146,47 @@ def test_second_signer_on_same_data_dir_is_refused(running: Callable[..., Signer
     assert other.returncode == 1 and "another signer is using" in other.stderr
 
 
-def test_mint_ceremony_with_flag(running: Callable[..., SignerProcess]) -> None:
-    proc = running(args=("--enable-mint-ceremony",))
+def _ceremony_tx(cfg: PolicyConfig, quantity: int, fee: int = 200_000) -> bytes:
+    body = {0: [[ZERO_TX, 0]], 1: [[cfg.custodial_address, [2_000_000, {cfg.policy_id: {cfg.asset_name: quantity}}]]],
+            2: fee, 3: CURRENT_SLOT + 10, 9: {cfg.policy_id: {cfg.asset_name: quantity}}}
+    return cbor2.dumps([body, {}, True, None])
+
+
+def _ceremony(stub: signer_pb2_grpc.SignerServiceStub, tx: bytes, quantity: int) -> Any:
+    return stub.SignMintCeremony(signer_pb2.SignMintCeremonyRequest(
+        tx_cbor=tx, quantity=quantity, operator_note="initial supply", current_slot=CURRENT_SLOT), timeout=10)
+
+
+def _refused(call: Callable[[], Any]) -> int:
+    with pytest.raises(grpc.RpcError) as refused:
+        call()
+    return refusal_of(refused.value).reason
+
+
+def test_mint_ceremony_on_its_own_socket_for_the_stated_quantity(running: Callable[..., SignerProcess]) -> None:
+    """Item 7: the operator states the quantity; only the ceremony socket mints, exactly that, once."""
+    proc = running(args=("--mint-ceremony", "10"))
+    ceremony_target = "unix:" + str(Path(proc.target[len("unix:"):]).parent / "ceremony.sock")
     channel, stub = stub_for(proc)
-    with channel:
+    with channel, grpc.insecure_channel(ceremony_target) as ceremony_channel:
+        ceremony = signer_pb2_grpc.SignerServiceStub(ceremony_channel)
         identity = stub.GetIdentity(signer_pb2.GetIdentityRequest(), timeout=5)
         assert identity.mint_ceremony_enabled
         cfg = policy_of(identity)
-        body = {0: [[ZERO_TX, 0]], 1: [[cfg.custodial_address, [2_000_000, {cfg.policy_id: {cfg.asset_name: 10}}]]],
-                2: 200_000, 3: CURRENT_SLOT + 10, 9: {cfg.policy_id: {cfg.asset_name: 10}}}
-        tx = cbor2.dumps([body, {}, True, None])
-        reply = stub.SignMintCeremony(signer_pb2.SignMintCeremonyRequest(
-            tx_cbor=tx, quantity=10, operator_note="initial supply", current_slot=CURRENT_SLOT), timeout=10)
+        tx = _ceremony_tx(cfg, 10)
+        # The main socket (the gateway's) never mints, even while the ceremony runs.
+        assert _refused(lambda: _ceremony(stub, tx, 10)) == signer_pb2.MINT_CEREMONY_DISABLED
+        # The ceremony socket signs nothing else, and no other quantity.
+        ids = gen_ids("cer", 2)
+        assert _refused(lambda: ceremony.SignTransaction(sign_request(BurnTx(cfg, ids).encode(), ids),
+                                                         timeout=10)) == signer_pb2.CEREMONY_ONLY
+        assert _refused(lambda: _ceremony(ceremony, _ceremony_tx(cfg, 10_000), 10_000)) == \
+            signer_pb2.CEREMONY_QUANTITY_MISMATCH
+        reply = _ceremony(ceremony, tx, 10)
         assert len(verify_witnesses(reply.witness_set_cbor, tx_id_of(tx))) == 2
+        assert _ceremony(ceremony, tx, 10).witness_set_cbor == reply.witness_set_cbor  # identical retry
+        assert _refused(lambda: _ceremony(ceremony, _ceremony_tx(cfg, 10, fee=199_000), 10)) == \
+            signer_pb2.CEREMONY_USED
     assert "mint_ceremony_enabled" in proc.log()
 
 
