@@ -22,7 +22,7 @@ __all__ = ["LedgerContext", "UtxoLookup", "evaluate_tx", "reject_unsupported", "
 UtxoLookup = Callable[[OutRef], TxOut | None]
 _MAX_METADATUM_BYTES = 64
 # Body keys and witness keys the devnet does not model (Plutus, certificates, governance, …).
-_UNSUPPORTED_BODY = {4: "certificates", 5: "withdrawals", 6: "protocol updates", 11: "a script data hash",
+_UNSUPPORTED_BODY = {4: "certificates", 5: "withdrawals", 11: "a script data hash",
                      13: "collateral inputs", 16: "a collateral return", 17: "total collateral",
                      19: "votes", 20: "governance proposals", 21: "a treasury value", 22: "a treasury donation"}
 _UNSUPPORTED_WITNESS = {2: "bootstrap (Byron) witnesses", 3: "Plutus V1 scripts", 4: "Plutus datums",

@@ -31,7 +31,7 @@ class MempoolMonitor:
         self._snapshot = list(self.chain.mempool)
         self._ids = tuple(tx.id for tx in self._snapshot)
         self._position = 0
-        self._slot = self.chain.current_slot()
+        self._slot = self.chain.mempool_slot()  # the snapshot's slot: the tip's + 1, as the node's
 
     def _require(self) -> list[Any]:
         if self._snapshot is None:

@@ -39,7 +39,7 @@ async def test_snapshot_walk(ogmios_client, devnet_chain) -> None:
     first = devnet_chain.fund(devnet_chain.genesis.keys[0].address, 3_000_000)
     second = devnet_chain.fund(devnet_chain.genesis.keys[1].address, 4_000_000)
     acquired = await _call(ogmios_client, "acquireMempool")
-    assert acquired["result"] == {"acquired": "mempool", "slot": devnet_chain.current_slot()}
+    assert acquired["result"] == {"acquired": "mempool", "slot": devnet_chain.tip.slot + 1}  # the snapshot's slot
     size = (await _call(ogmios_client, "sizeOfMempool"))["result"]
     assert size["transactions"] == {"count": 2}
     assert size["currentSize"] == {"bytes": sum(tx.size for tx in devnet_chain.mempool)}
