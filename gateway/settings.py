@@ -93,6 +93,9 @@ class GatewaySettings(BaseSettings):
     stripe_webhook_tolerance_s: int = setting(
         300, "A webhook whose signed timestamp is older, or further in the future, than this is refused (400)"
     )
+    purchase_rate_per_minute: int = setting(
+        5, "Purchase attempts (card, Elements, Checkout) allowed per artist a minute; more get 429 (card testing)"
+    )
 
     # --- generations ---
     inference_target: str = setting("127.0.0.1:50053", "Inference gRPC target(s), comma-separated")
