@@ -69,7 +69,7 @@ def create_session(sb: Sandbox, ctx: Context, params: Params) -> JsonObject:
     created = now()
     expires_at = read_int(params, "expires_at") or created + sb.settings.checkout_ttl_s
     if not created + 1 <= expires_at <= created + 86_400 and "expires_at" in params:
-        raise invalid_request("expires_at must be between 30 minutes and 24 hours from now.", param="expires_at")
+        raise invalid_request("expires_at must be within the next 24 hours.", param="expires_at")
     total = sum(item["amount_total"] for item in items)
     session_id = _session_id()
     session: JsonObject = {

@@ -110,13 +110,29 @@ class Dispatcher:
         self._wake.set()
 
     def _trim(self) -> None:
-        """Forget finished deliveries past the attempt limit (bounded memory)."""
+        """Bounded memory: forget the oldest finished deliveries past the limit; if every one is still
+        pending, give up the oldest (logged and listed as a failed attempt) rather than grow."""
         limit = self.sb.settings.max_delivery_attempts
-        if len(self.deliveries) <= limit:
+        excess = len(self.deliveries) - limit
+        if excess <= 0:
             return
-        for delivery_id in [d.id for d in self.deliveries.values() if d.status != "pending"][: len(self.deliveries)
-                                                                                            - limit]:
+        finished = [d.id for d in self.deliveries.values() if d.status != "pending"][:excess]
+        for delivery_id in finished:
             del self.deliveries[delivery_id]
+        excess -= len(finished)
+        stuck = [d for d in self.deliveries.values() if not d.in_flight][:max(0, excess)]
+        for delivery in stuck:
+            delivery.status = "failed"
+            del self.deliveries[delivery.id]
+            log.warning("webhook_delivery_dropped", event_id=delivery.event_id, endpoint=delivery.endpoint_id,
+                        pending_limit=limit)
+            self.attempts.append({
+                "id": new_id("wa"), "delivery": delivery.id, "event": delivery.event_id, "type": delivery.event_type,
+                "endpoint": delivery.endpoint_id, "url": None, "attempt": delivery.attempts, "outcome": "dropped",
+                "status_code": None, "error": f"more than {limit} deliveries pending", "response_body": "",
+                "started_at": round(time.time(), 3), "duration_ms": 0.0, "next_retry_at": None,
+                "duplicate": delivery.duplicate, "chaos_delay_s": delivery.delay_s,
+            })
 
     def start(self) -> None:
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.sb.settings.webhook_timeout_s))

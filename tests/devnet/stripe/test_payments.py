@@ -213,3 +213,18 @@ def test_manual_confirmation_waits_for_the_server_after_3ds(sandbox: StripeSandb
     assert client.v1.payment_intents.retrieve(pi.id).latest_charge is None
     done = client.v1.payment_intents.confirm(pi.id)
     assert done.status == "succeeded" and done.latest_charge
+
+
+def test_the_async_client_works_too(sandbox: StripeSandboxProcess) -> None:
+    import asyncio
+
+    async def run() -> tuple[str, str]:
+        client = sandbox.client()
+        pi = await client.v1.payment_intents.create_async(params={
+            "amount": 500, "currency": "usd", "payment_method": "pm_card_visa", "confirm": True, **CARD_ONLY},
+            options={"idempotency_key": "async-1"})
+        again = await client.v1.payment_intents.retrieve_async(pi.id)
+        return pi.status, again.id
+
+    status, _ = asyncio.run(run())
+    assert status == "succeeded"

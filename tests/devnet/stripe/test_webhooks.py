@@ -138,3 +138,18 @@ def test_chaos_duplicates_and_reorders_but_loses_nothing(
     for _, body in receiver.requests:
         bodies.setdefault(json.loads(body)["id"], set()).add(body.decode())
     assert all(len(v) == 1 for v in bodies.values()), "a duplicate must carry the same body"
+
+
+def test_pending_deliveries_are_bounded(stripe_sandbox_factory: Callable[..., StripeSandboxProcess],
+                                        receivers: Callable[..., WebhookReceiver]) -> None:
+    receiver = receivers(500)
+    sbx = stripe_sandbox_factory(webhook_urls=[receiver.url], retry_scale=1.0,
+                                 extra_args=["--max-delivery-attempts", "10"])
+    client = sbx.client()
+    for i in range(5):
+        client.v1.payment_intents.create(params={"amount": 500 + i, "payment_method": "pm_card_visa", **CARD_ONLY})
+        _wait(lambda: all(p["attempts"] >= 1 for p in sbx.deliveries()["pending"]))
+    listing = sbx.deliveries()
+    assert len(listing["pending"]) == 10
+    dropped = [a for a in listing["attempts"] if a["outcome"] == "dropped"]
+    assert len(dropped) == 5
