@@ -15,6 +15,7 @@ import time
 
 from common.logging import get_logger
 from common.settings import ConfigError
+from gateway.accounts.ratelimit import RateLimiter
 from gateway.billing import repository as repo
 from gateway.billing.controllers import BillingController, SeedBillingController, WebhookController
 from gateway.billing.processor import Billing, StripeBilling
@@ -46,6 +47,8 @@ def stripe_billing(settings: GatewaySettings) -> StripeBilling:
         raise ConfigError("GATEWAY_STRIPE_MAX_NETWORK_RETRIES: 0..10")
     if not 0 < settings.stripe_timeout_s <= 120:
         raise ConfigError("GATEWAY_STRIPE_TIMEOUT_S: more than 0 and at most 120")
+    if not 1 <= settings.purchase_rate_per_minute <= 10_000:
+        raise ConfigError("GATEWAY_PURCHASE_RATE_PER_MINUTE: 1..10000")
     if not 10 <= settings.stripe_webhook_tolerance_s <= 3600:
         raise ConfigError("GATEWAY_STRIPE_WEBHOOK_TOLERANCE_S: 10..3600")
     if settings.require_secrets:
@@ -72,8 +75,10 @@ async def install(container: Container) -> None:
     billing: Billing = container.get(Billing)  # type: ignore[type-abstract]
     ledger: Ledger = container.get(Ledger)  # type: ignore[type-abstract]
     if container.find(PurchaseService) is None:
+        limiter = RateLimiter(container.db, limit=settings.purchase_rate_per_minute, window_s=60)
         container.provide(PurchaseService, PurchaseService(db=container.db, billing=billing, ledger=ledger,
-                                                           packs=settings.packs, base_url=settings.base_url))
+                                                           packs=settings.packs, base_url=settings.base_url,
+                                                           limiter=limiter))
     if container.find(WebhookService) is None:
         container.provide(WebhookService, WebhookService(db=container.db, billing=billing, ledger=ledger,
                                                          purchases=container.get(PurchaseService)))

@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 
 from common.logging import get_logger
+from gateway.accounts.ratelimit import RateLimiter
 from gateway.billing import repository as repo
 from gateway.billing.metrics import PURCHASES
 from gateway.billing.processor import (
@@ -71,8 +72,9 @@ class CheckoutStart:
 
 class PurchaseService:
     def __init__(self, *, db: Database, billing: Billing, ledger: Ledger, packs: tuple[CreditPack, ...],
-                 base_url: str) -> None:
+                 base_url: str, limiter: RateLimiter | None = None) -> None:
         self._db = db
+        self._limiter = limiter
         self._billing = billing
         self._ledger = ledger
         self._packs = {p.id: p for p in packs}
@@ -197,6 +199,8 @@ class PurchaseService:
                             code="card_account_required")
         if not self._billing.configured:
             raise BillingUnavailable(UNCONFIGURED_MESSAGE)
+        if self._limiter is not None:  # each attempt may reach Stripe: a bound against card testing
+            await self._limiter.hit([f"billing:purchase:user:{user_id}"], what="purchase")
         balance = await self._ledger.balance(user_id)
         if balance.frozen:
             raise AccountFrozen(

@@ -110,3 +110,20 @@ def test_production_refuses_to_start_without_stripe_secrets(tmp_path: Path) -> N
         stripe_billing(gateway_settings(tmp_path, stripe_secret_key="pk_test_oops"))
     with pytest.raises(ConfigError, match="whsec_"):
         stripe_billing(gateway_settings(tmp_path, stripe_secret_key="sk_test_x", stripe_webhook_secret="nope"))
+
+
+def test_purchase_attempts_are_rate_limited_per_artist(billing_stack: BillingStack) -> None:
+    headers, other = billing_stack.signup(), billing_stack.signup()
+    limit = billing_stack.gateway.settings.purchase_rate_per_minute
+    statuses = []
+    for _ in range(2 * limit + 1):  # a minute boundary may reset the window once
+        response = billing_stack.http.post("/v1/billing/payment-intents", json={"pack": "pack10"}, headers=headers)
+        statuses.append(response.status_code)
+        if response.status_code == 429:
+            problem = _problem(response, 429, "rate_limited")
+            assert int(response.headers["Retry-After"]) >= 1 and "purchase" in problem["error"]
+            break
+    assert statuses[-1] == 429 and set(statuses[:-1]) == {201}, statuses
+    # another artist is not affected
+    assert billing_stack.http.post("/v1/billing/payment-intents", json={"pack": "pack10"},
+                                   headers=other).status_code == 201
