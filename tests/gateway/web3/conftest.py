@@ -20,6 +20,19 @@ from typing import Any
 
 import pytest
 from litestar.testing import AsyncTestClient
+from pycardano import (
+    Address,
+    Asset,
+    AssetName,
+    AuxiliaryData,
+    Metadata,
+    MultiAsset,
+    OgmiosV6ChainContext,
+    ScriptHash,
+    TransactionBuilder,
+    TransactionOutput,
+    Value,
+)
 
 from common.cardano import AssetId
 from gateway.server.core import GatewayApp
@@ -56,6 +69,21 @@ class ChainStack:
                                          headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=30) as response:
             return json.loads(response.read())  # type: ignore[no-any-return]
+
+
+def hand_built_payment(stack: ChainStack, wallet: TestWallet, *, quote_id: str | None, asset: AssetId = ASSET,
+                       to: str | None = None, quantity: int = 1) -> tuple[str, bytes]:
+    """A tx the artist builds with pycardano's own builder (not ours): returns (tx id, signed CBOR)."""
+    context = OgmiosV6ChainContext(host="127.0.0.1", port=stack.devnet.ogmios_port, secure=False)
+    builder = TransactionBuilder(context)
+    builder.add_input_address(wallet.address)
+    multi = MultiAsset({ScriptHash(bytes.fromhex(asset.policy_id)): Asset({AssetName(asset.name_bytes): quantity})})
+    builder.add_output(TransactionOutput(Address.from_primitive(to or stack.treasury.bech32), Value(2_000_000, multi)))
+    if quote_id is not None:
+        builder.auxiliary_data = AuxiliaryData(Metadata({1968: {"quote": quote_id}}))
+    builder.ttl = int(stack.devnet.info()["tip"]["slot"]) + 300
+    tx = builder.build_and_sign([wallet.payment], change_address=wallet.address)
+    return str(tx.id), tx.to_cbor()
 
 
 @pytest.fixture(scope="module")

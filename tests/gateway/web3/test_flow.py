@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-import cbor2
-from pycardano import (
-    Address,
-    Asset,
-    AssetName,
-    AuxiliaryData,
-    Metadata,
-    MultiAsset,
-    OgmiosV6ChainContext,
-    ScriptHash,
-    TransactionBuilder,
-    TransactionOutput,
-    Value,
-)
+import threading
+import time
 
-from common.cardano import AssetId
+import cbor2
+from litestar.testing import AsyncTestClient
+
 from gateway.web3.cborspan import array_items
-from tests.gateway.web3.conftest import ASSET, MIN_CONFIRMATIONS, ChainStack, Web3Gateway
+from gateway.web3.payment import PaidGenerator
+from tests.gateway.conftest import MakeGateway
+from tests.gateway.web3.conftest import (
+    ASSET,
+    MIN_CONFIRMATIONS,
+    ChainStack,
+    FakeGenerator,
+    Web3Gateway,
+    hand_built_payment,
+    web3_settings,
+)
 from tests.gateway.web3.wallet import TestWallet
 
 
@@ -86,21 +86,6 @@ async def test_wallet_submits_itself_then_confirms(web3_gateway: Web3Gateway) ->
     assert view["state"] == "delivered", view
 
 
-def hand_built_payment(stack: ChainStack, wallet: TestWallet, *, quote_id: str | None, asset: AssetId = ASSET,
-                       to: str | None = None, quantity: int = 1) -> tuple[str, bytes]:
-    """A tx the artist builds with pycardano's own builder (not ours): returns (tx id, signed CBOR)."""
-    context = OgmiosV6ChainContext(host="127.0.0.1", port=stack.devnet.ogmios_port, secure=False)
-    builder = TransactionBuilder(context)
-    builder.add_input_address(wallet.address)
-    multi = MultiAsset({ScriptHash(bytes.fromhex(asset.policy_id)): Asset({AssetName(asset.name_bytes): quantity})})
-    builder.add_output(TransactionOutput(Address.from_primitive(to or stack.treasury.bech32), Value(2_000_000, multi)))
-    if quote_id is not None:
-        builder.auxiliary_data = AuxiliaryData(Metadata({1968: {"quote": quote_id}}))
-    builder.ttl = int(stack.devnet.info()["tip"]["slot"]) + 300
-    tx = builder.build_and_sign([wallet.payment], change_address=wallet.address)
-    return str(tx.id), tx.to_cbor()
-
-
 async def test_hand_built_tx_meeting_the_rules_passes(web3_gateway: Web3Gateway) -> None:
     gw = web3_gateway
     wallet = _funded(gw.stack)
@@ -113,3 +98,56 @@ async def test_hand_built_tx_meeting_the_rules_passes(web3_gateway: Web3Gateway)
     await gw.blocks(MIN_CONFIRMATIONS)
     view = await gw.wait_state(quote["quote_id"], {"delivered", "failed"})
     assert view["state"] == "delivered", view
+
+
+async def test_the_seeds_two_calls(web3_gateway: Web3Gateway) -> None:
+    """The seed's snippet: generate-art → blueprint → the wallet signs and submits → confirm-generation."""
+    gw = web3_gateway
+    wallet = _funded(gw.stack)
+    response = await gw.client.post("/api/generate-art", json={"prompt": "a red fox", "address": wallet.bech32})
+    assert response.status_code == 200, response.text
+    blueprint = response.json()["transactionBlueprint"]
+    body, _, valid, aux = array_items(bytes.fromhex(blueprint["tx_cbor"]))
+    signed = b"\x84" + body + bytes.fromhex(wallet.sign_tx(blueprint["tx_id"])) + valid + aux
+    assert "result" in gw.stack.submit_directly(signed)
+    # The test client holds this loop for the whole of a request: the chain moves from another thread,
+    # once the generation started speculatively (the tx is only in the mempool until then).
+    def produce_blocks() -> None:
+        deadline = time.monotonic() + 30
+        while blueprint["quote_id"] not in gw.generator.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        gw.stack.devnet.blocks(MIN_CONFIRMATIONS)
+
+    producer = threading.Thread(target=produce_blocks, daemon=True)
+    producer.start()
+    final = await gw.client.post("/api/confirm-generation", json={"prompt": "a red fox", "txId": blueprint["tx_id"]})
+    producer.join(5)
+    assert blueprint["quote_id"] in gw.generator.started
+    assert final.status_code == 200, final.text
+    assert final.json()["imageUrls"] == [f"/v1/images/{blueprint['quote_id']}-0.png"]
+    again = await gw.client.post("/api/confirm-generation", json={"prompt": "a red fox", "txId": blueprint["tx_id"]})
+    assert again.status_code == 200 and again.json()["imageUrls"] == final.json()["imageUrls"]  # idempotent
+    poor = _funded(gw.stack, create=0)
+    refused = await gw.client.post("/api/generate-art", json={"prompt": "a red fox", "address": poor.bech32})
+    assert refused.status_code == 402
+    assert refused.json()["error"] == "Insufficient CREATE tokens. Please purchase more to continue."
+    wrong_prompt = await gw.client.post("/api/confirm-generation", json={"prompt": "other", "txId": blueprint["tx_id"]})
+    assert wrong_prompt.status_code == 404
+
+
+async def test_expired_quote_fails_and_cannot_be_submitted(chain_stack: ChainStack, make_gateway: MakeGateway) -> None:
+    """Last in this module: it moves the devnet's tip past the quote's TTL (ahead of the clock)."""
+    settings = web3_settings(chain_stack, web3_quote_ttl_s=60)
+    app = await make_gateway(provide={PaidGenerator: FakeGenerator()}, **settings)
+    async with AsyncTestClient(app=app.app) as client:
+        gw = Web3Gateway(app, client, FakeGenerator(), chain_stack)
+        wallet = _funded(chain_stack)
+        unpaid, late = await gw.quote(wallet), await gw.quote(wallet, "late")
+        response = await client.post(f"/v1/web3/quotes/{unpaid['quote_id']}/confirm", json={"tx_id": unpaid["tx_id"]})
+        assert response.status_code == 202
+        await gw.blocks(65)
+        view = await gw.wait_state(unpaid["quote_id"], {"expired", "failed", "delivered"})
+        assert view["state"] == "expired" and view["error"].startswith("quote_expired"), view
+        response = await client.post(f"/v1/web3/quotes/{late['quote_id']}/submit",
+                                     json={"witness_set": wallet.sign_tx(late["tx_id"])})
+        assert response.status_code == 409 and response.json()["code"] == "quote_expired", response.text
