@@ -56,8 +56,9 @@ def wait_until(predicate: Callable[[], Any], what: str, timeout_s: float = WAIT_
 class GatewayServer:
     """The real gateway app on 127.0.0.1:<port>, served by uvicorn on a thread with its own loop."""
 
-    def __init__(self, settings: GatewaySettings) -> None:
+    def __init__(self, settings: GatewaySettings, provide: dict[type[Any], Any] | None = None) -> None:
         self.settings = settings
+        self.provide = dict(provide or {})
         self.url = f"http://127.0.0.1:{settings.port}"
         self._server: uvicorn.Server | None = None
         self.container: Container | None = None
@@ -84,6 +85,8 @@ class GatewayServer:
         container = Container(settings=self.settings, db=db)
         if not REAL_LEDGER:
             container.provide(Ledger, FakeLedger())  # type: ignore[type-abstract]
+        for kind, service in self.provide.items():
+            container.provide(kind, service)
         built = await build_app(self.settings, container=container)
         self.container = container
         config = uvicorn.Config(built.app, host="127.0.0.1", port=self.settings.port, log_config=None,
@@ -187,7 +190,8 @@ class BillingStack:
         self.sandbox.close()
 
 
-def make_stack(state_dir: Path, *, deliver: bool = True, **sandbox_kwargs: Any) -> BillingStack:
+def make_stack(state_dir: Path, *, deliver: bool = True, provide: dict[type[Any], Any] | None = None,
+               **sandbox_kwargs: Any) -> BillingStack:
     """A sandbox delivering to a gateway (or, ``deliver=False``, to nobody: the test delivers)."""
     port = free_ports(1, "127.0.0.1")[0]
     secret = "whsec_" + secrets.token_hex(16)
@@ -197,7 +201,7 @@ def make_stack(state_dir: Path, *, deliver: bool = True, **sandbox_kwargs: Any) 
         state_dir, port=port, public_url=f"http://127.0.0.1:{port}", credit_packs=TWO_PACKS,
         stripe_api_base=sandbox.url, stripe_secret_key=sandbox.secret_key, stripe_webhook_secret=secret,
         stripe_publishable_key=sandbox.publishable_key, stripe_max_network_retries=1)
-    gateway = GatewayServer(settings).start()
+    gateway = GatewayServer(settings, provide).start()
     try:
         sandbox.start()
     except BaseException:

@@ -120,3 +120,25 @@ def test_unknown_event_types_are_acknowledged_and_ignored(manual_stack: BillingS
     assert response.status_code == 200 and response.json()["result"] == "ignored"
     not_event = manual_stack.post_event({"hello": "world"})
     assert not_event.status_code == 400 and not_event.json()["code"] == "invalid_webhook"
+
+
+def test_a_payment_that_does_not_match_its_purchase_credits_nothing(manual_stack: BillingStack) -> None:
+    stack = manual_stack
+    headers = stack.signup()
+    started = stack.http.post("/v1/billing/payment-intents", json={"pack": "pack10"}, headers=headers).json()
+    real = stack.stripe.v1.payment_intents.retrieve(started["payment_intent_id"]).to_dict()
+    # someone else's (cheaper) payment on the same Stripe account that names our purchase
+    cheap = stack.stripe.v1.payment_intents.create(params={
+        "amount": 50, "currency": "usd", "payment_method": "pm_card_visa", "payment_method_types": ["card"],
+        "confirm": True, "metadata": real["metadata"]}).to_dict()
+    cheap_event = _event(stack, cheap["id"], "payment_intent.succeeded")
+    assert stack.post_event(cheap_event).json()["result"] == "mismatch"
+    assert stack.account(headers)["credits_available"] == 0
+    stack.stripe.v1.payment_intents.confirm(real["id"], params={"payment_method": "pm_card_visa"})
+    assert stack.post_event(_event(stack, real["id"], "payment_intent.succeeded")).json()["result"] == "credited"
+    # the same amount but another PaymentIntent: the purchase is bound to its own, so no second credit
+    twin = stack.stripe.v1.payment_intents.create(params={
+        "amount": 500, "currency": "usd", "payment_method": "pm_card_visa", "payment_method_types": ["card"],
+        "confirm": True, "metadata": real["metadata"]}).to_dict()
+    assert stack.post_event(_event(stack, twin["id"], "payment_intent.succeeded")).json()["result"] == "mismatch"
+    assert stack.account(headers)["credits_available"] == 10
