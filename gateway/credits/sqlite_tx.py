@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from gateway.credits.accounts import BURN_OUTBOX, BURN_SETTLED, REFUND, STRIPE_CLEARING, user_account
 from gateway.credits.ledger import (
@@ -23,13 +22,12 @@ from gateway.credits.ledger import (
     BurnIntent,
     Entry,
     Hold,
-    HoldExpired,
     HoldNotFound,
-    HoldResolved,
     IdempotencyConflict,
     InsufficientCredits,
 )
-from gateway.lib.errors import Conflict, GatewayError, NotFound
+from gateway.credits.results import BurnAlreadySettled, BurnIntentNotFound, Outcome, resolved_error
+from gateway.lib.errors import GatewayError
 
 __all__ = [
     "HOLD_COLUMNS",
@@ -55,8 +53,6 @@ __all__ = [
     "void",
     "void_expired",
 ]
-
-T = TypeVar("T")
 
 HOLD_COLUMNS = "generation_id, user_id, amount, entry_id, state, created_at, expires_at, resolved_at, reason"
 ENTRY_COLUMNS = "id, key, kind, debit_account, credit_account, amount, pending_id, created_at, reference"
@@ -104,24 +100,6 @@ SQL_FREEZE_ACCOUNT = (
     "INSERT INTO credit_accounts (user_id, frozen, frozen_reason, created_at) VALUES (?, ?, ?, ?)"
     " ON CONFLICT (user_id) DO UPDATE SET frozen = excluded.frozen, frozen_reason = excluded.frozen_reason"
 )
-
-
-class BurnIntentNotFound(NotFound):
-    code = "burn_intent_not_found"
-
-
-class BurnAlreadySettled(Conflict):
-    code = "burn_already_settled"
-
-
-@dataclass(frozen=True)
-class Outcome(Generic[T]):
-    """What a transaction body returns: the value, whether it was a replay, and an error to raise
-    after COMMIT (the transaction's effects are kept)."""
-
-    value: T
-    replayed: bool = False
-    error: GatewayError | None = None
 
 
 # -- rows ------------------------------------------------------------------------------------------
@@ -242,12 +220,6 @@ def hold(conn: sqlite3.Connection, *, user_id: str, generation_id: str, amount: 
     return Outcome(Hold(generation_id, user_id, amount, "pending", now, expires_at))
 
 
-def _resolved_error(existing: Hold, wanted: str) -> GatewayError:
-    if existing.state == "voided" and existing.reason == "expired":
-        return HoldExpired(f"hold {existing.generation_id!r} expired and was voided; it cannot be {wanted}")
-    return HoldResolved(f"hold {existing.generation_id!r} is already {existing.state}; it cannot be {wanted}")
-
-
 def _void_pending(conn: sqlite3.Connection, generation_id: str, reason: str, now: float) -> Hold | None:
     rows = conn.execute(SQL_VOID_HOLD, (now, reason, generation_id)).fetchall()
     if not rows:
@@ -269,11 +241,11 @@ def post(conn: sqlite3.Connection, *, generation_id: str, now: float) -> Outcome
         if existing.state == "posted":
             return Outcome(existing, replayed=True)
         if existing.state == "voided":
-            raise _resolved_error(existing, "posted")
+            raise resolved_error(existing, "posted")
         # Pending but past expires_at: void it in this very transaction, so it can never be posted.
         voided = _void_pending(conn, generation_id, "expired", now)
         assert voided is not None  # the row is pending and the writer is exclusive
-        return Outcome(voided, error=_resolved_error(voided, "posted"))
+        return Outcome(voided, error=resolved_error(voided, "posted"))
     posted, hold_entry_id = _hold(rows[0]), rows[0]["entry_id"]
     cur = conn.execute(SQL_INSERT_ENTRY, ("post:" + generation_id, "post", user_account(posted.user_id),
                                           BURN_OUTBOX, posted.amount, hold_entry_id, now, "{}"))
@@ -292,7 +264,7 @@ def void(conn: sqlite3.Connection, *, generation_id: str, reason: str, now: floa
     existing = _hold(row)
     if existing.state == "voided":
         return Outcome(existing, replayed=True)
-    raise _resolved_error(existing, "voided")
+    raise resolved_error(existing, "voided")
 
 
 def void_expired(conn: sqlite3.Connection, *, now: float, limit: int) -> list[Hold]:

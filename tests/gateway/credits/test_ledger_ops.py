@@ -14,7 +14,7 @@ from gateway.credits.ledger import (
     InsufficientCredits,
 )
 from gateway.credits.sqlite_store import SqliteLedger
-from gateway.credits.sqlite_tx import BurnAlreadySettled, BurnIntentNotFound
+from gateway.credits.results import BurnAlreadySettled, BurnIntentNotFound
 from gateway.credits.validation import LedgerInputError
 from tests.gateway.credits.conftest import FakeClock
 
