@@ -173,7 +173,7 @@ class QuoteRunner:
         except asyncio.CancelledError:
             raise
         except GatewayError as exc:
-            state = "expired" if isinstance(exc, QuoteExpired) else "failed"
+            state = "expired" if exc.code == QuoteExpired.code else "failed"
             log.info("web3_quote_failed", quote_id=quote.id, tx_id=tx_id, code=exc.code, reason=exc.detail)
             await self.store.finish(quote.id, state=state, error=f"{exc.code}: {exc.detail}")
             return

@@ -110,6 +110,9 @@ class QuoteService:
         address = self.address(address_text)
         if address.payment_key_hash is None:
             raise ClientError("a script address cannot pay from a CIP-30 wallet here", code="invalid_address")
+        validate = getattr(self.runner.generator, "validate", None)
+        if validate is not None:
+            validate(prompt, params)  # refuse now what the generator would refuse after the payment
         tip, params_now, utxos = await asyncio.gather(
             self.chain.tip(), self.chain.protocol_params(), self._wallet_utxos(address, utxos_hex))
         quote_id = secrets.token_hex(16)
