@@ -35,6 +35,9 @@ def test_card_purchase_credits_once_through_confirm_and_webhook(billing_stack: B
     assert billing_stack.account(headers)["credits_available"] == 10
     purchase = billing_stack.http.get(f"/v1/billing/purchases/{body['purchase_id']}", headers=headers).json()
     assert purchase["status"] == "succeeded" and purchase["credited"] is True
+    metrics = billing_stack.http.get("/metrics").text
+    assert 'gateway_billing_webhook_events_total{result="already_credited",type="payment_intent.succeeded"}' in metrics
+    assert 'gateway_billing_purchases_total{flow="card",result="succeeded"}' in metrics
 
 
 def test_elements_payment_intent_is_credited_by_the_webhook(billing_stack: BillingStack) -> None:
