@@ -1,0 +1,59 @@
+"""Generations domain: paid image generations, their images, progress events, the seed's generate-art."""
+
+from __future__ import annotations
+
+from common.logging import get_logger
+from gateway.credits.ledger import Ledger
+from gateway.generations.controllers import GenerateArtController, GenerationController, ImageController
+from gateway.generations.events import EventHub
+from gateway.generations.images import ImageStore, ImageUrlSigner, LocalImageStore
+from gateway.generations.inference import GrpcInferenceClient, InferenceClient
+from gateway.generations.repository import MIGRATIONS
+from gateway.generations.runner import JobRunner
+from gateway.generations.services import GenerationService
+from gateway.lib.secrets import hmac_secret
+from gateway.server.container import Container, HealthResult
+
+__all__ = ["MIGRATIONS", "ROUTES", "install"]
+
+log = get_logger("gateway.generations")
+
+
+async def install(container: Container) -> None:
+    settings, db = container.settings, container.db
+    if container.find(InferenceClient) is None:  # type: ignore[type-abstract]
+        container.provide(InferenceClient, GrpcInferenceClient(  # type: ignore[type-abstract]
+            settings.inference_target, timeout_s=settings.generation_timeout_s, model=settings.inference_model))
+    inference = container.get(InferenceClient)  # type: ignore[type-abstract]
+    if container.find(ImageStore) is None:  # type: ignore[type-abstract]
+        container.provide(ImageStore, LocalImageStore(settings.state_dir / "images"))  # type: ignore[type-abstract]
+    if container.find(ImageUrlSigner) is None:
+        container.provide(ImageUrlSigner, ImageUrlSigner(hmac_secret(settings, "image_url_secret"),
+                                                         base_url=settings.base_url, ttl_s=settings.image_url_ttl_s))
+    hub = container.find(EventHub) or container.provide(EventHub, EventHub())
+    runner = JobRunner(db, inference, container.get(ImageStore), hub,  # type: ignore[type-abstract]
+                       max_concurrent=settings.max_concurrent_generations)
+    container.provide(JobRunner, runner)
+    service = GenerationService(settings, db, runner, container.get(ImageUrlSigner),
+                                lambda: container.get(Ledger))  # type: ignore[type-abstract]
+    container.provide(GenerationService, service)
+
+    async def inference_health() -> HealthResult:
+        return await inference.health()
+
+    container.add_health_check("inference", inference_health)
+
+    async def stop() -> None:
+        await runner.stop()
+        await inference.close()
+
+    container.on_shutdown(stop)
+    if container.find(Ledger) is not None:  # type: ignore[type-abstract]
+        recovered = await service.recover()
+        if recovered:
+            log.info("generations_recovered", count=recovered)
+    else:
+        log.warning("generations_without_ledger", hint="the credits domain is not installed; card generations fail")
+
+
+ROUTES = [GenerationController, ImageController, GenerateArtController]
