@@ -117,12 +117,13 @@ async def _execute(request: web.Request, operation: Operation, publishable_ok: b
     text = json.dumps(body, indent=2)
     if idem_key is not None and store:
         sb.store.remember(idem_key, IdempotencyRecord(
-            request.method, request.path, _fingerprint(request, params), status, text, request_id, time.time()))
+            request.method, request.path, _fingerprint(params), status, text, request_id, time.time()))
     log.debug("api_request", method=request.method, path=request.path[:200], status=status, request_id=request_id)
     return web.Response(status=status, text=text, content_type="application/json", headers={**CORS, **headers})
 
 
-def _fingerprint(request: web.Request, params: Params) -> str:
+def _fingerprint(params: Params) -> str:
+    """What "the same parameters" means: the decoded parameters, order-insensitive."""
     return json.dumps(params, sort_keys=True)
 
 
@@ -136,7 +137,7 @@ def _replay(sb: Sandbox, key: str, request: web.Request, params: Params,
                           f"endpoint they were first used for ('{record.method} {record.path}' vs "
                           f"'{request.method} {request.path}'). Try using a key other than '{key}' if you meant to "
                           "execute a different request.", store_idempotent=False)
-    if record.fingerprint != _fingerprint(request, params):
+    if record.fingerprint != _fingerprint(params):
         raise StripeError(400, "idempotency_error", "Keys for idempotent requests can only be used with the same "
                           f"parameters they were first used with. Try using a key other than '{key}' if you meant "
                           "to execute a different request.", store_idempotent=False)

@@ -8,8 +8,8 @@ import string
 from typing import Any
 
 from devnet.stripe.cards import PM_ALIASES
-from devnet.stripe.errors import StripeError, invalid_request
-from devnet.stripe.forms import Params, check_known, read_int, read_metadata, read_str, require_str
+from devnet.stripe.errors import invalid_request
+from devnet.stripe.forms import TIMESTAMP_MAX, Params, check_known, read_int, read_metadata, read_str, require_str
 from devnet.stripe.ids import now
 from devnet.stripe.payment_intents import authenticate, confirm_intent, new_payment_intent
 from devnet.stripe.payment_methods import card_of, create_payment_method, resolve_payment_method
@@ -67,7 +67,7 @@ def create_session(sb: Sandbox, ctx: Context, params: Params) -> JsonObject:
     items = _line_items(params.get("line_items"))
     success_url = require_str(params, "success_url")
     created = now()
-    expires_at = read_int(params, "expires_at") or created + sb.settings.checkout_ttl_s
+    expires_at = read_int(params, "expires_at", maximum=TIMESTAMP_MAX) or created + sb.settings.checkout_ttl_s
     if not created + 1 <= expires_at <= created + 86_400 and "expires_at" in params:
         raise invalid_request("expires_at must be within the next 24 hours.", param="expires_at")
     total = sum(item["amount_total"] for item in items)
@@ -150,11 +150,8 @@ def pay_session(sb: Sandbox, session_id: str, card: JsonObject, email: str | Non
         pi["metadata"] = dict(private.get("pi_metadata", {}))
         session["payment_intent"] = pi["id"]
         sb.emit("payment_intent.created", pi, ctx)
-    try:  # the page confirms the way Stripe.js would
-        confirm_intent(sb, Context(publishable=True), pi, {"payment_method": pm["id"]})
-    except StripeError:
-        sb.store.dirty = True
-        raise
+    # the page confirms the way Stripe.js would; a decline raises its 402 with the session still open
+    confirm_intent(sb, Context(publishable=True), pi, {"payment_method": pm["id"]})
     if pi["status"] == "requires_action" and card_of(sb, pm).outcome == "authenticate":
         authenticate(sb, pi["id"], succeed=True)
     if pi["status"] == "succeeded":

@@ -8,7 +8,16 @@ import re
 import secrets
 
 from devnet.stripe.errors import invalid_request
-from devnet.stripe.forms import Params, check_known, read_bool, read_int, read_metadata, read_str, require_str
+from devnet.stripe.forms import (
+    TIMESTAMP_MAX,
+    Params,
+    check_known,
+    read_bool,
+    read_int,
+    read_metadata,
+    read_str,
+    require_str,
+)
 from devnet.stripe.ids import now
 from devnet.stripe.sandbox import Context, Sandbox, paginate
 from devnet.stripe.store import JsonObject
@@ -134,13 +143,13 @@ def list_events(sb: Sandbox, params: Params) -> JsonObject:
         events = [e for e in events if e["type"] in types]
     created = params.get("created")
     if isinstance(created, dict):
-        bounds = {op: read_int(created, op) for op in ("gt", "gte", "lt", "lte")}
+        bounds = {op: read_int(created, op, maximum=TIMESTAMP_MAX) for op in ("gt", "gte", "lt", "lte")}
         events = [e for e in events if (bounds["gt"] is None or e["created"] > bounds["gt"])
                   and (bounds["gte"] is None or e["created"] >= bounds["gte"])
                   and (bounds["lt"] is None or e["created"] < bounds["lt"])
                   and (bounds["lte"] is None or e["created"] <= bounds["lte"])]
     elif created is not None:
-        at = read_int(params, "created")
+        at = read_int(params, "created", maximum=TIMESTAMP_MAX)
         events = [e for e in events if e["created"] == at]
     return paginate(events, params, "/v1/events")
 

@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl
 from devnet.stripe.errors import StripeError, invalid_request
 
 __all__ = [
+    "TIMESTAMP_MAX",
     "Params",
     "check_known",
     "decode_form",
@@ -29,6 +30,7 @@ MAX_FIELDS = 1000
 MAX_DEPTH = 8
 MAX_KEY_CHARS = 500
 MAX_VALUE_CHARS = 5000
+TIMESTAMP_MAX = 2**40  # unix seconds: far beyond any date, well below what JSON numbers hold exactly
 _KEY = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)$")
 _FREE_FORM = frozenset({"metadata"})  # their digit keys stay dict keys
 
@@ -124,8 +126,10 @@ def read_int(params: Params, name: str, *, required: bool = False, minimum: int 
     value = int(raw)
     if minimum is not None and value < minimum:
         raise invalid_request(f"This value must be greater than or equal to {minimum}.", param=name)
-    if value > maximum:
+    if value > maximum and name == "amount":
         raise invalid_request(f"Amount must be no more than {maximum}", param=name, code="amount_too_large")
+    if value > maximum:
+        raise invalid_request(f"This value must be less than or equal to {maximum}.", param=name)
     return value
 
 

@@ -177,3 +177,18 @@ def test_events_paginate_with_has_more(sandbox: StripeSandboxProcess) -> None:
     assert client.v1.events.retrieve(every[0]).id == every[0]
     created = [e.created for e in page.data + rest.data]
     assert created == sorted(created, reverse=True)
+
+
+def test_checkout_session_expires_by_itself_at_expires_at(sandbox: StripeSandboxProcess) -> None:
+    import time
+
+    client = sandbox.client()
+    session = client.v1.checkout.sessions.create(params={**SESSION, "expires_at": int(time.time()) + 2})
+    deadline = time.monotonic() + 30
+    while client.v1.checkout.sessions.retrieve(session.id).status == "open":
+        assert time.monotonic() < deadline, "the session never expired"
+        time.sleep(0.2)
+    assert client.v1.checkout.sessions.retrieve(session.id).status == "expired"
+    expired = client.v1.events.list(params={"type": "checkout.session.expired"}).data
+    assert [e.data.object.id for e in expired] == [session.id]
+    assert expired[0].request.id is None  # not caused by an API request
