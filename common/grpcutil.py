@@ -96,27 +96,26 @@ def unix_path(listen: str) -> str:
 
 
 def prepare_socket_dir(directory: Path, dir_mode: int | None) -> None:
-    """Create ``directory`` (parents as usual); with ``dir_mode``, as a dedicated directory: that mode,
-    owned by this user, not a symlink — else UnixSocketError."""
+    """Create ``directory`` (parents as usual); with ``dir_mode``, as a dedicated directory: owned by this
+    user, not a symlink, not world-writable or sticky (a shared directory such as /tmp), then set to
+    ``dir_mode`` (a setgid bit already there is kept, so sockets keep the directory's group) — else
+    UnixSocketError."""
     if dir_mode is None:
         directory.mkdir(parents=True, exist_ok=True)
         return
     directory.parent.mkdir(parents=True, exist_ok=True)
-    created = True
-    try:
+    with contextlib.suppress(FileExistsError):
         directory.mkdir(mode=dir_mode)
-    except FileExistsError:
-        created = False
     info = directory.lstat()
     if not stat.S_ISDIR(info.st_mode):
         raise UnixSocketError(f"socket directory {directory} is not a directory (a symlink?)")
     if info.st_uid != os.geteuid():
         raise UnixSocketError(f"socket directory {directory} belongs to uid {info.st_uid}, not to this "
                               f"process (uid {os.geteuid()}): someone else could swap the socket")
-    if not created and info.st_mode & 0o022:
-        raise UnixSocketError(f"socket directory {directory} is writable by group or others (mode "
-                              f"{stat.S_IMODE(info.st_mode):o}): not a dedicated directory")
-    os.chmod(directory, dir_mode)  # mkdir's mode passes through the umask
+    if info.st_mode & (stat.S_IWOTH | stat.S_ISVTX):
+        raise UnixSocketError(f"socket directory {directory} is world-writable or sticky (mode "
+                              f"{stat.S_IMODE(info.st_mode):o}): a shared directory, not a dedicated one")
+    os.chmod(directory, dir_mode | (info.st_mode & stat.S_ISGID))  # mkdir's mode passed through the umask
 
 
 def prepare_unix_socket(path: str | Path, *, dir_mode: int | None = None) -> None:

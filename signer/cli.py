@@ -13,6 +13,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from common.grpcutil import UnixSocketError
 from common.logging import configure_logging
 from common.settings import ConfigError, load_settings, settings_table
 from signer.audit import AuditLog, audit_files, verify_chain
@@ -226,6 +227,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise SignerError("--mint-ceremony needs mint mode and a unix SIGNER_LISTEN")
         uvloop.run(run(settings, mint_ceremony_quantity=args.mint_ceremony))
         return 0
-    except SignerError as exc:
+    except (SignerError, UnixSocketError) as exc:
         print(f"signer: {exc}", file=sys.stderr)
         return 1

@@ -129,3 +129,63 @@ async def test_call_idempotent_does_not_retry_other_errors():
     with pytest.raises(grpc.aio.AioRpcError):
         await call_idempotent(invalid, object(), attempts=5, backoff_s=0.001)
     assert calls == [1]
+
+
+# --- unix sockets: umask before bind, dedicated directories, never another's path ------------------------
+
+async def test_unix_socket_is_created_with_its_mode_and_a_dedicated_directory(tmp_path):
+    import os
+    import stat
+
+    path = tmp_path / "run" / "svc.sock"
+    old = os.umask(0)  # the most permissive umask: the socket must still never be wider than asked
+    try:
+        server = await serve([], f"unix:{path}", service_names=[SERVICE], unix_mode=0o600, unix_dir_mode=0o750)
+    finally:
+        os.umask(old)
+    try:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o750
+    finally:
+        await server.stop(0)
+
+
+async def test_a_live_socket_or_a_foreign_file_is_never_replaced(tmp_path):
+    import os
+    import socket
+
+    from common.grpcutil import UnixSocketError
+
+    live = tmp_path / "live.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(live))
+    listener.listen(1)
+    try:
+        with pytest.raises(UnixSocketError, match="another server is listening"):
+            await serve([], f"unix:{live}", service_names=[SERVICE])
+    finally:
+        listener.close()
+    assert live.exists()
+    await (await serve([], f"unix:{live}", service_names=[SERVICE])).stop(0)  # a stale one of ours is replaced
+    plain = tmp_path / "plain.sock"
+    plain.write_text("data")
+    with pytest.raises(UnixSocketError, match="not a socket"):
+        await serve([], f"unix:{plain}", service_names=[SERVICE])
+    assert plain.read_text() == "data"
+    if os.geteuid() == 0:  # as root the test can make a path belong to someone else
+        foreign = tmp_path / "foreign"
+        foreign.mkdir()
+        os.chown(foreign, 54321, 54321)
+        with pytest.raises(UnixSocketError, match="belongs to uid 54321"):
+            await serve([], f"unix:{foreign / 's.sock'}", service_names=[SERVICE], unix_dir_mode=0o750)
+
+
+async def test_stop_removes_only_the_socket_it_bound(tmp_path):
+    import os
+
+    path = tmp_path / "svc.sock"
+    server = await serve([], f"unix:{path}", service_names=[SERVICE])
+    os.unlink(path)
+    path.write_text("someone else's now")  # replaced while the server ran
+    await server.stop(0)
+    assert path.read_text() == "someone else's now"

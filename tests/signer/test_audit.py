@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from signer.audit import GENESIS_HASH, AuditLog, _canonical, line_hash, verify_file
+from signer.audit import GENESIS_HASH, AuditLog, _canonical, audit_files, line_hash, verify_chain, verify_file
 from signer.errors import AuditError
 from tests.signer.helpers import run_cli
 
@@ -124,3 +124,76 @@ def _json_canonical(entry: object) -> bytes:
 ])
 def test_canonical_json_is_json_dumps_byte_for_byte(entry: dict[str, object]) -> None:
     assert _canonical(entry) == _json_canonical(entry)
+
+
+# --- rotation (issue #15 item 8): bounded growth, one chain across files -----------------------------------
+
+def _rotating_log(path: Path, lines: int, *, keep: int = 0, max_bytes: int = 1024) -> AuditLog:
+    log = AuditLog(path, max_file_bytes=max_bytes, keep_files=keep)
+    for i in range(lines):
+        log.append({"kind": "burn", "decision": "allow", "n": i, "pad": "x" * 40})
+        log.flush()
+    return log
+
+
+def test_rotation_keeps_one_verifiable_chain(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    log = _rotating_log(path, 60)
+    files = audit_files(path)
+    assert len(files) > 3 and all(f.stat().st_size <= 1024 for f in files)
+    # Each rotated file is named after its first line, and the chain runs on from one file to the next.
+    for f in files[:-1]:
+        assert json.loads(f.read_text().splitlines()[0])["seq"] == int(f.name[len("audit-"):-len(".jsonl")])
+    head = log.checkpoint()
+    log.close()
+    result = verify_chain(files, head[:2])
+    assert result.ok and result.lines == 60 and result.first_seq == 1
+    resumed = AuditLog(path, max_file_bytes=1024)  # resumes across the rotation
+    resumed.append({"n": 60})
+    resumed.flush()
+    resumed.close()
+    assert verify_chain(audit_files(path)).lines == 61
+
+
+def test_rotation_deletes_the_oldest_and_the_rest_still_verifies(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    log = _rotating_log(path, 80, keep=2)
+    head = log.checkpoint()
+    log.close()
+    files = audit_files(path)
+    assert len(files) == 3  # two rotated files and the current one
+    result = verify_chain(files, head[:2])
+    assert result.ok and result.first_seq > 1
+    cli = run_cli(["audit", "verify", str(path)], {})
+    assert cli.returncode == 0 and f"from line {result.first_seq}" in cli.stdout, cli.stdout
+
+
+def test_tampering_inside_a_rotated_file_or_a_missing_middle_file_is_found(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    _rotating_log(path, 60).close()
+    files = audit_files(path)
+    middle = files[1]
+    lines = middle.read_text().splitlines()
+    middle.write_text("\n".join(_edit(lines, 1, "field")) + "\n")
+    bad = verify_chain(files)
+    assert not bad.ok and bad.file == str(middle) and bad.first_bad_line == json.loads(lines[1])["seq"]
+    middle.unlink()
+    assert not verify_chain(audit_files(path)).ok
+    # The current file alone cannot pose as the start of the chain: only a rotated file may.
+    alone = verify_chain([path])
+    assert not alone.ok and alone.first_bad_line == 1 and "expected 1" in alone.problem
+
+
+def test_a_crash_right_after_rotation_resumes_from_the_rotated_file(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    log = _rotating_log(path, 30)
+    seq, head, _ = log.checkpoint()
+    log.close()
+    first = json.loads(path.read_text().splitlines()[0])["seq"]
+    path.rename(path.with_name(f"audit-{first:012d}.jsonl"))
+    path.write_bytes(b"")  # the rename happened, the next batch's write did not
+    resumed = AuditLog(path, anchor=(seq, head))
+    resumed.append({"n": "after"})
+    resumed.flush()
+    resumed.close()
+    assert verify_chain(audit_files(path)).ok
