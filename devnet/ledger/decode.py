@@ -8,7 +8,7 @@ from typing import Any
 import cbor2
 
 from devnet.ledger.address import address_to_text
-from devnet.ledger.cborscan import CborScanError, array_items, decode_array, decode_map
+from devnet.ledger.cborscan import CborScanError, array_items, decode_array, decode_map, head, map_items
 from devnet.ledger.native import NativeScript, NativeScriptError
 from devnet.ledger.strict import TxDecodeError, check_metadata, decode_multiasset, decode_value_raw, require, unique
 from devnet.ledger.types import LedgerRejection, OutRef, Tx, TxOut
@@ -61,11 +61,14 @@ def _out_ref(obj: Any) -> OutRef:
     return OutRef(tx_id.hex(), _uint(index, "an input index"))
 
 
-def _set_items(raw: bytes, what: str) -> list[Any]:
-    """The elements of a set (array, tag 258 optional), each decoded on its own so none is merged."""
+def _set_items(obj: Any, raw: bytes, what: str) -> list[Any]:
+    """The elements of a set (array, tag 258 optional), none merged: cbor2's list keeps them all; under tag
+    258 cbor2 builds a Python set, so the elements are decoded again one by one from the original bytes."""
+    if isinstance(obj, list):
+        return obj
     items, end = decode_array(raw)
     require(end == len(raw), f"trailing bytes after the {what}")
-    return [obj for obj, _ in items]
+    return [item for item, _ in items]
 
 
 def _check_address(address: Any) -> None:
@@ -76,20 +79,36 @@ def _check_address(address: Any) -> None:
     require(kind <= 8, f"an output address cannot have header 0x{address[0]:02x} (reward account or unknown)")
 
 
-def _output_fields(raw: bytes, obj: Any) -> tuple[Any, bytes, dict[int, Any]]:
-    """(address, the value's original bytes, datum/script fields) of a legacy-array or map output."""
+def _plain_coin(raw: bytes, value: Any, entries: int) -> bool:
+    """True when cbor2's reading can be trusted as is: an ada-only value, no bignum tag byte anywhere in the
+    output (cbor2 turns tags 2/3 into ints) and, for a map, as many entries as its one-byte head declares
+    (cbor2 keeps the last of two equal keys). Most outputs take this path and skip the byte walk."""
+    return (isinstance(value, int) and not isinstance(value, bool) and 0xC2 not in raw and 0xC3 not in raw
+            and (entries < 0 or raw[0] == 0xA0 + entries))
+
+
+def _output_fields(raw: bytes, obj: Any) -> tuple[Any, bytes | None, dict[int, Any]]:
+    """(address, the value's original bytes or None for a plain coin, datum/script fields) of an output."""
     if isinstance(obj, (list, tuple)):
         require(len(obj) in (2, 3), "a legacy output must be [address, value, datum hash?]")
-        items = array_items(raw)[0]
         extra = {2: [0, obj[2]]} if len(obj) == 3 else {}
-        return obj[0], items[1], extra
+        return obj[0], None if _plain_coin(raw, obj[1], -1) else array_items(raw)[0][1], extra
     require(isinstance(obj, dict), "an output must be an array or a map")
-    triples = decode_map(raw)[0]
-    keys = [key for key, _, _ in triples]
+    if 0 in obj and 1 in obj and set(obj) <= _OUTPUT_KEYS and _plain_coin(raw, obj[1], len(obj)):
+        return obj[0], None, {k: obj[k] for k in (2, 3) if k in obj}
+    pairs = map_items(raw)[0]  # raw (key, value) spans: no decoder merges a repeated key here
+    keys = [_small_key(key) for key, _ in pairs]
     unique(keys, "output map keys")
     require(0 in obj and 1 in obj and set(keys) <= _OUTPUT_KEYS, "an output map needs keys 0 and 1 only")
-    value_raw = next(value_raw for key, _, value_raw in triples if key == 1)
+    value_raw = next(value_raw for key, value_raw in zip(keys, (v for _, v in pairs), strict=True) if key == 1)
     return obj[0], value_raw, {k: obj[k] for k in (2, 3) if k in obj}
+
+
+def _small_key(raw: bytes) -> int:
+    major, arg, end = head(raw, 0)
+    require(major == 0 and arg is not None and end == len(raw), "an output map key must be an unsigned integer")
+    assert arg is not None
+    return arg
 
 
 def decode_output(raw: bytes, obj: Any = None) -> TxOut:
@@ -118,7 +137,8 @@ def decode_output(raw: bytes, obj: Any = None) -> TxOut:
                 "a script reference must be tag 24 bytes")
         script_ref = ref.value
     _check_address(address)
-    lovelace, assets = decode_value_raw(value_raw)
+    lovelace, assets = ((_uint(obj[1], "a coin amount"), {}) if value_raw is None
+                        else decode_value_raw(value_raw))
     try:
         text = address_to_text(address)
     except ValueError as exc:
@@ -185,10 +205,10 @@ def _check_body(body: dict[int, Any]) -> None:
     require(body.get(22, 1) != 0, "TxBody: 'Treasury Donation' must be non-zero when supplied")
 
 
-def _body_set(raw_body: dict[int, bytes], key: int, convert: Any) -> list[Any]:
+def _body_set(body: dict[int, Any], raw_body: dict[int, bytes], key: int, convert: Any) -> list[Any]:
     if key not in raw_body:
         return []
-    items = [convert(obj) for obj in _set_items(raw_body[key], _SETS[key])]
+    items = [convert(obj) for obj in _set_items(body[key], raw_body[key], _SETS[key])]
     unique(items, _SETS[key])
     return items
 
@@ -203,7 +223,7 @@ def _witnesses(witness: dict[int, Any], witness_raw: dict[int, bytes]) -> tuple[
         if key != 5:  # redeemers (a map or a list) are refused as unsupported anyway
             require(bool(value), f"witness set key {key}: an empty set is not allowed")
     vkey_witnesses: list[tuple[bytes, bytes]] = []
-    for item in _set_items(witness_raw[0], "vkey witnesses") if 0 in witness_raw else []:
+    for item in _set_items(witness[0], witness_raw[0], "vkey witnesses") if 0 in witness_raw else []:
         require(isinstance(item, (list, tuple)) and len(item) == 2 and all(isinstance(x, bytes) for x in item),
                 "a vkey witness must be [vkey, signature]")
         vkey_witnesses.append((item[0], item[1]))
@@ -230,7 +250,7 @@ def _decode(buf: bytes) -> Tx:
     require(aux_hash is None or (isinstance(aux_hash, bytes) and len(aux_hash) == 32),
             "the auxiliary data hash must be 32 bytes")
     mint = decode_multiasset(raw_body[9], mint=True) if 9 in raw_body else {}
-    required = [h.hex() for h in _body_set(raw_body, 14, lambda h: _as_bytes(h, 28, "a required signer"))]
+    required = [h.hex() for h in _body_set(body, raw_body, 14, lambda h: _as_bytes(h, 28, "a required signer"))]
     network_id = body.get(15)
     require(network_id is None or network_id in (0, 1), "the network id must be 0 or 1")
     script_data_hash = body.get(11)
@@ -241,9 +261,9 @@ def _decode(buf: bytes) -> Tx:
         ledger_size=1 + len(body_bytes) + len(witness_bytes) + len(aux_bytes),
         body=body,
         body_bytes=body_bytes,
-        inputs=_body_set(raw_body, 0, _out_ref),
-        reference_inputs=_body_set(raw_body, 18, _out_ref),
-        collaterals=_body_set(raw_body, 13, _out_ref),
+        inputs=_body_set(body, raw_body, 0, _out_ref),
+        reference_inputs=_body_set(body, raw_body, 18, _out_ref),
+        collaterals=_body_set(body, raw_body, 13, _out_ref),
         outputs=outputs,
         fee=_uint(body[2], "the fee"),
         ttl=None if body.get(3) is None else _uint(body[3], "the time to live"),

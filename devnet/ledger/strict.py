@@ -17,7 +17,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from devnet.ledger.cborscan import CborScanError, decode_array, decode_map, head
+import cbor2
+
+from devnet.ledger.cborscan import CborScanError, array_items, head, map_items
 
 __all__ = ["TxDecodeError", "check_metadata", "decode_multiasset", "decode_value_raw", "require", "unique"]
 
@@ -48,17 +50,36 @@ def _int_head(raw: bytes, what: str) -> int:
     return arg if major == 0 else -1 - arg
 
 
+def _bytes_item(raw: bytes) -> bytes:
+    """A byte string item's contents (a definite head read directly; chunked strings through cbor2)."""
+    major, arg, pos = head(raw, 0)
+    require(major == 2, "expected a byte string")
+    if arg is not None and pos + arg == len(raw):
+        return raw[pos:]
+    value = cbor2.loads(raw)
+    require(isinstance(value, bytes), "expected a byte string")
+    return bytes(value)
+
+
+def _map_items(raw: bytes) -> list[tuple[bytes, bytes]]:
+    pairs, end = map_items(raw)
+    require(end == len(raw), "trailing bytes after a map")
+    return pairs
+
+
 def decode_multiasset(raw: bytes, *, mint: bool) -> dict[str, dict[str, int]]:
     """A multi-asset map (an output's, or the mint with signed Int64 quantities) from its original bytes."""
     policies: dict[str, dict[str, int]] = {}
-    for policy, _, names_raw in decode_map(raw)[0]:
-        require(isinstance(policy, bytes) and len(policy) == 28, "a policy id must be 28 bytes")
+    for policy_raw, names_raw in _map_items(raw):
+        policy = _bytes_item(policy_raw)
+        require(len(policy) == 28, "a policy id must be 28 bytes")
         require(policy.hex() not in policies, "duplicate policy id in a multi-asset map")
-        names = decode_map(names_raw)[0]
+        names = _map_items(names_raw)
         require(bool(names), "Empty Assets are not allowed (a policy with no asset names)")
         bucket: dict[str, int] = {}
-        for name, _, qty_raw in names:
-            require(isinstance(name, bytes) and len(name) <= 32, "an asset name must be at most 32 bytes")
+        for name_raw, qty_raw in names:
+            name = _bytes_item(name_raw)
+            require(len(name) <= 32, "an asset name must be at most 32 bytes")
             require(name.hex() not in bucket, "duplicate asset name in a multi-asset map")
             qty = _int_head(qty_raw, "an asset quantity")
             if mint:
@@ -75,19 +96,19 @@ def decode_value_raw(raw: bytes) -> tuple[int, dict[str, dict[str, int]]]:
     """An output value (a coin, or ``[coin, multi-asset]``) from its original bytes."""
     if raw[:1] and raw[0] >> 5 == 0:
         return _int_head(raw, "a coin amount"), {}
-    items, end = decode_array(raw)
+    items, end = array_items(raw)
     require(len(items) == 2 and end == len(raw), "a value must be a coin or [coin, multi-asset]")
-    coin = _int_head(items[0][1], "a coin amount")
+    coin = _int_head(items[0], "a coin amount")
     require(coin >= 0, "a coin amount must be unsigned")
-    return coin, decode_multiasset(items[1][1], mint=False)
+    return coin, decode_multiasset(items[1], mint=False)
 
 
 def check_metadata(raw: bytes) -> None:
     """Refuse metadata labels that repeat or are not unsigned 64-bit, and metadatums that are not one."""
     labels: list[int] = []
-    for label, _, value_raw in decode_map(raw)[0]:
-        require(isinstance(label, int) and not isinstance(label, bool) and 0 <= label < _UINT64_END,
-                "a metadata label must be an unsigned 64-bit integer")
+    for label_raw, value_raw in _map_items(raw):
+        label = _int_head(label_raw, "a metadata label")
+        require(label >= 0, "a metadata label must be an unsigned 64-bit integer")
         labels.append(label)
         _check_metadatum(value_raw)
     unique(labels, "metadata labels")
