@@ -228,3 +228,54 @@ def test_the_async_client_works_too(sandbox: StripeSandboxProcess) -> None:
 
     status, _ = asyncio.run(run())
     assert status == "succeeded"
+
+
+# What docs.stripe.com/testing says each test PaymentMethod does (written out here, not read from cards.py)
+STRIPE_TESTING_PAGE: list[tuple[str, str, str | None, str | None]] = [
+    ("pm_card_visa", "succeeded", None, None),
+    ("pm_card_visa_debit", "succeeded", None, None),
+    ("pm_card_mastercard", "succeeded", None, None),
+    ("pm_card_amex", "succeeded", None, None),
+    ("pm_card_chargeDeclined", "declined", "card_declined", "generic_decline"),
+    ("pm_card_chargeDeclinedInsufficientFunds", "declined", "card_declined", "insufficient_funds"),
+    ("pm_card_chargeDeclinedLostCard", "declined", "card_declined", "lost_card"),
+    ("pm_card_chargeDeclinedStolenCard", "declined", "card_declined", "stolen_card"),
+    ("pm_card_chargeDeclinedExpiredCard", "declined", "expired_card", None),
+    ("pm_card_chargeDeclinedIncorrectCvc", "declined", "incorrect_cvc", None),
+    ("pm_card_chargeDeclinedProcessingError", "declined", "processing_error", None),
+    ("pm_card_authenticationRequired", "requires_action", None, None),
+    ("pm_card_authenticationRequiredOnSetup", "requires_action", None, None),
+    ("pm_card_threeDSecure2Required", "requires_action", None, None),
+    ("pm_card_createDispute", "disputed", None, None),
+    ("pm_card_createDisputeProductNotReceived", "disputed", None, None),
+]
+
+
+def test_every_test_card_behaves_as_the_testing_page_says(sandbox: StripeSandboxProcess) -> None:
+    client = sandbox.client()
+    for pm, outcome, code, decline_code in STRIPE_TESTING_PAGE:
+        if outcome == "declined":
+            with pytest.raises(stripe.CardError) as caught:
+                _pay(client, pm)
+            assert caught.value.code == code, pm
+            if decline_code is not None:
+                assert caught.value.error.decline_code == decline_code, pm  # type: ignore[union-attr]
+            continue
+        pi = _pay(client, pm)
+        if outcome == "disputed":
+            assert pi.status == "succeeded", pm
+            assert len(client.v1.disputes.list(params={"payment_intent": pi.id}).data) == 1, pm
+        else:
+            assert pi.status == outcome, pm
+            if outcome == "succeeded":
+                assert client.v1.disputes.list(params={"payment_intent": pi.id}).data == [], pm
+
+
+def test_list_expansion(sandbox: StripeSandboxProcess) -> None:
+    client = sandbox.client()
+    _pay(client, "pm_card_visa")
+    listed = client.v1.payment_intents.list(params={"expand": ["data.latest_charge"]})
+    assert isinstance(listed.data[0].latest_charge, stripe.Charge)
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        client.v1.payment_intents.list(params={"expand": ["data.nothing"]})
+    assert caught.value.param == "expand"
