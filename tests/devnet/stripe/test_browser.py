@@ -76,6 +76,7 @@ def test_card_element_payment_method_3ds_and_decline(sandbox: StripeSandboxProce
                                                       "payment_method_types": ["card"]})
         page.evaluate("(cs) => pay(cs)", pi.client_secret)
         frame_element = page.wait_for_selector("iframe[title='3-D Secure']", timeout=30_000)
+        assert frame_element is not None
         frame = frame_element.content_frame()
         assert frame is not None
         frame.click("#complete", timeout=30_000)
