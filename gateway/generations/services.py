@@ -63,11 +63,15 @@ class GenerationService:
         self.runner = runner
         self.signer = signer
         self._ledger = ledger
+        # Set by the burns domain (TreasuryGuard.require): raises 503 while no burn can back a new credit spend.
+        self.card_backing_check: Callable[[], None] | None = None
 
     def credit_payment(self, principal: Principal, generation_id: str, images: int) -> CreditHoldPayment:
         if not principal.user_id:
             raise Forbidden("Card credits belong to an email account; this wallet session has none",
                             code="no_card_account")
+        if self.card_backing_check is not None:
+            self.card_backing_check()
         return CreditHoldPayment(self._ledger(), user_id=principal.user_id, generation_id=generation_id,
                                  images=images, timeout_s=self.settings.hold_timeout_s)
 
