@@ -27,10 +27,12 @@ __all__ = [
     "attach_payment_intent",
     "find_purchase_by_payment_intent",
     "finish_event",
+    "forgive_lost_disputes",
     "get_purchase",
     "insert_purchase",
     "mark_credited",
     "mark_step_applied",
+    "open_disputes",
     "prune_events",
     "record_charge_loss",
     "record_dispute",
@@ -100,6 +102,9 @@ CREATE TABLE billing_disputes (
 );
 CREATE INDEX billing_disputes_by_user ON billing_disputes (user_id, closed)
 """),
+    # a lost dispute the operator has dealt with (``python -m gateway billing-unfreeze``) no longer freezes
+    Migration("billing:0002-disputes-forgiven",
+              "ALTER TABLE billing_disputes ADD COLUMN forgiven INTEGER NOT NULL DEFAULT 0"),
 ]
 
 # A succeeded purchase never goes back; every other status follows the latest news from Stripe.
@@ -291,7 +296,7 @@ def record_dispute(conn: sqlite3.Connection, dispute: Dispute) -> Dispute:
     row = conn.execute("SELECT * FROM billing_disputes WHERE id = ?", (dispute.id,)).fetchone()
     if row is not None and row["closed"]:
         return Dispute(row["id"], row["charge_id"], row["purchase_id"], row["user_id"], int(row["amount"]),
-                       row["status"], True)
+                       row["status"], True)  # closed is final
     conn.execute(
         "INSERT INTO billing_disputes (id, charge_id, purchase_id, user_id, amount, status, closed, updated_at)"
         " VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET status = excluded.status,"
@@ -303,8 +308,22 @@ def record_dispute(conn: sqlite3.Connection, dispute: Dispute) -> Dispute:
 
 
 def user_dispute_state(conn: sqlite3.Connection, user_id: str) -> tuple[int, int]:
-    """(open disputes, disputes lost) of a user: frozen while either is non-zero."""
+    """(open disputes, disputes lost and not forgiven) of a user: frozen while either is non-zero."""
     row = conn.execute(
-        "SELECT COALESCE(SUM(closed = 0), 0), COALESCE(SUM(closed = 1 AND status = 'lost'), 0)"
+        "SELECT COALESCE(SUM(closed = 0), 0), COALESCE(SUM(closed = 1 AND status = 'lost' AND forgiven = 0), 0)"
         " FROM billing_disputes WHERE user_id = ?", (user_id,)).fetchone()
     return int(row[0]), int(row[1])
+
+
+def open_disputes(conn: sqlite3.Connection, user_id: str) -> list[str]:
+    return [r[0] for r in conn.execute("SELECT id FROM billing_disputes WHERE user_id = ? AND closed = 0"
+                                       " ORDER BY id", (user_id,))]
+
+
+def forgive_lost_disputes(conn: sqlite3.Connection, user_id: str) -> list[str]:
+    """Mark the user's lost disputes as dealt with; their ids."""
+    ids = [r[0] for r in conn.execute("SELECT id FROM billing_disputes WHERE user_id = ? AND status = 'lost'"
+                                      " AND forgiven = 0 ORDER BY id", (user_id,))]
+    conn.execute("UPDATE billing_disputes SET forgiven = 1, updated_at = ? WHERE user_id = ? AND status = 'lost'",
+                 (time.time(), user_id))
+    return ids

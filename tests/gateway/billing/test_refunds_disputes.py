@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
 from typing import Any
 
 import pytest
 
 from gateway.credits.ledger import AccountFrozen
 from tests.gateway.billing.conftest import BillingStack
+from tests.gateway.billing.processes import REPO
 
 
 def _bought(stack: BillingStack, card: str = "pm_card_visa") -> tuple[dict[str, str], dict[str, Any]]:
@@ -69,6 +74,8 @@ def test_dispute_freezes_the_account_until_it_is_won(billing_stack: BillingStack
                                                          timeout_s=60))
     disputes = billing_stack.stripe.v1.disputes.list(params={"limit": 100}).to_dict()["data"]
     dispute = next(d for d in disputes if d["payment_intent"] == bought["payment_intent_id"])
+    refused_cli = _gateway_cli(billing_stack, "billing-unfreeze", "--user-id", user_id)
+    assert refused_cli.returncode == 1 and "still open" in refused_cli.stderr
     billing_stack.sandbox.close_dispute(dispute["id"], "won")
     billing_stack.wait_account(headers, "dispute won", frozen=False, credits_available=10)
     assert billing_stack.buy(headers).status_code == 200  # purchases work again
@@ -81,3 +88,21 @@ def test_lost_dispute_reverses_the_credits_and_stays_frozen(billing_stack: Billi
     dispute = next(d for d in disputes if d["payment_intent"] == bought["payment_intent_id"])
     billing_stack.sandbox.close_dispute(dispute["id"], "lost")
     billing_stack.wait_account(headers, "dispute lost", frozen=True, credits_available=0)
+    # the operator decides: the account stays frozen until they lift it
+    email = billing_stack.http.get("/v1/account", headers=headers).json()["email"]
+    lifted = _gateway_cli(billing_stack, "billing-unfreeze", "--email", email.upper(), "--reason", "paid back")
+    assert lifted.returncode == 0, lifted.stderr
+    assert dispute["id"] in lifted.stdout
+    assert billing_stack.account(headers)["frozen"] is False
+    assert billing_stack.buy(headers).status_code == 200
+    report = _gateway_cli(billing_stack, "reconcile", "--json")
+    assert report.returncode == 0, report.stdout + report.stderr
+    result = json.loads(report.stdout.strip().splitlines()[-1])
+    assert result["checks"]["billing"]["ok"] is True
+    assert result["totals"]["billing.disputes_lost"] >= 1 and result["totals"]["billing.credits_reversed"] >= 10
+
+
+def _gateway_cli(stack: BillingStack, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "GATEWAY_STATE_DIR": str(stack.gateway.settings.state_dir), "GATEWAY_LOG_JSON": "false"}
+    return subprocess.run([sys.executable, "-m", "gateway", *args], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=120)
