@@ -75,7 +75,7 @@ def _health_check(settings: GatewaySettings, timeout_s: float = 5.0) -> int:
 def _load_domain_commands() -> None:
     import importlib
 
-    for module in ("gateway.credits.cli", "gateway.burns.cli"):
+    for module in ("gateway.credits.cli", "gateway.burns.cli", "gateway.billing.cli"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:
