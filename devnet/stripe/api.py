@@ -36,8 +36,13 @@ CORS = {"Access-Control-Allow-Origin": "*",
         "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS"}
 
 
+def _dumps(body: Any) -> str:
+    """Compact JSON: every answer may be kept for 24 h as an idempotent replay, so bytes count."""
+    return json.dumps(body, separators=(",", ":"))
+
+
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(status=status, text=json.dumps(body, indent=2), content_type="application/json",
+    return web.Response(status=status, text=_dumps(body), content_type="application/json",
                         headers={**CORS, **(headers or {})})
 
 
@@ -114,7 +119,7 @@ async def _execute(request: web.Request, operation: Operation, publishable_ok: b
         headers.update(exc.headers)
         if status == 402 or exc.code == "idempotency_key_in_use":
             headers["Stripe-Should-Retry"] = "false"
-    text = json.dumps(body, indent=2)
+    text = _dumps(body)
     if idem_key is not None and store:
         sb.store.remember(idem_key, IdempotencyRecord(
             request.method, request.path, _fingerprint(params), status, text, request_id, time.time()))

@@ -129,8 +129,8 @@ def create_payment_intent(sb: Sandbox, ctx: Context, params: Params) -> JsonObje
     if pm is not None:
         pi["payment_method"] = pm["id"]
     sb.emit("payment_intent.created", pi, ctx)
-    if confirm:
-        return confirm_intent(sb, ctx, pi, params)
+    if confirm:  # with the resolved id: a pm_card_* alias makes one PaymentMethod, not two
+        return confirm_intent(sb, ctx, pi, {**params, "payment_method": pm["id"]} if pm else params)
     return pi
 
 

@@ -41,9 +41,9 @@ class StripeSandboxSettings(BaseSettings):
     checkout_ttl_s: int = setting(86_400, "Default lifetime of a Checkout Session (Stripe: 24 h)")
     state_file: Path | None = setting(None, "JSON file the state is saved to (every second when changed, and at "
                                             "stop) and loaded from at start; unset keeps everything in memory")
-    max_objects: int = setting(100_000, "Most API objects kept (oldest evicted first)")
-    max_events: int = setting(50_000, "Most events kept")
-    max_idempotency_keys: int = setting(100_000, "Most idempotency keys kept (each for IDEMPOTENCY_TTL_S)")
+    max_objects: int = setting(50_000, "Most API objects kept (oldest evicted first; webhook endpoints never)")
+    max_events: int = setting(20_000, "Most events kept")
+    max_idempotency_keys: int = setting(20_000, "Most idempotency keys kept (each for IDEMPOTENCY_TTL_S)")
     idempotency_ttl_s: float = setting(86_400.0, "How long an idempotency key replays its first answer (24 h)")
     max_delivery_attempts: int = setting(10_000, "Most delivery attempts listed by /_sandbox/deliveries")
     max_body_bytes: int = setting(256 * 1024, "Largest request body")

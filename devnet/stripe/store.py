@@ -21,13 +21,14 @@ __all__ = ["IdempotencyRecord", "Limits", "Store", "write_json_atomically"]
 
 JsonObject = dict[str, Any]
 STATE_VERSION = 1
+PINNED_KINDS = frozenset({"webhook_endpoint"})  # at most 16 (+ the settings' ones), so eviction always ends
 
 
 @dataclass(frozen=True)
 class Limits:
-    max_objects: int = 100_000
-    max_events: int = 50_000
-    max_idempotency_keys: int = 100_000
+    max_objects: int = 50_000
+    max_events: int = 20_000
+    max_idempotency_keys: int = 20_000
     idempotency_ttl_s: float = 86_400.0
 
 
@@ -72,6 +73,9 @@ class Store:
             self.private[object_id] = private
         while len(self.objects) > self.limits.max_objects:
             old_id, old = self.objects.popitem(last=False)
+            if old["object"] in PINNED_KINDS:  # configuration, not traffic: never evicted
+                self.objects[old_id] = old
+                continue
             self.by_kind.get(old["object"], {}).pop(old_id, None)
             self.private.pop(old_id, None)
         self.dirty = True

@@ -279,3 +279,13 @@ def test_list_expansion(sandbox: StripeSandboxProcess) -> None:
     with pytest.raises(stripe.InvalidRequestError) as caught:
         client.v1.payment_intents.list(params={"expand": ["data.nothing"]})
     assert caught.value.param == "expand"
+
+
+def test_an_alias_makes_one_payment_method_which_the_intent_and_charge_name(sandbox: StripeSandboxProcess) -> None:
+    client = sandbox.client()
+    pi = _pay(client, "pm_card_visa")
+    charge = client.v1.charges.retrieve(pi.latest_charge)
+    assert pi.payment_method == charge.payment_method
+    assert client.v1.payment_methods.retrieve(pi.payment_method).card.last4 == "4242"
+    balance = client.v1.balance_transactions.retrieve(charge.balance_transaction)
+    assert balance.source == charge.id and balance.amount == 500 and balance.net == 500 - balance.fee

@@ -58,10 +58,11 @@ def test_test_cards_match_stripes_testing_page() -> None:
 
 
 def test_store_is_bounded_and_keys_expire() -> None:
-    store = Store(Limits(max_objects=3, max_events=2, max_idempotency_keys=2, idempotency_ttl_s=60))
+    store = Store(Limits(max_objects=4, max_events=2, max_idempotency_keys=2, idempotency_ttl_s=60))
+    store.put({"id": "we_1", "object": "webhook_endpoint"})
     for i in range(5):
         store.put({"id": f"pi_{i}", "object": "payment_intent"}, private={"n": i})
-    assert list(store.objects) == ["pi_2", "pi_3", "pi_4"]
+    assert list(store.objects) == ["pi_2", "pi_3", "we_1", "pi_4"]  # an endpoint is never evicted
     assert [o["id"] for o in store.of_kind("payment_intent")] == ["pi_4", "pi_3", "pi_2"]
     assert "pi_0" not in store.private
     for i in range(3):
