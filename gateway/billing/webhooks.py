@@ -61,6 +61,14 @@ def _mark_applied(step: repo.ReversalStep) -> Callable[[sqlite3.Connection], Non
     return lambda c: repo.mark_step_applied(c, step)
 
 
+def _amount(obj: dict[str, Any], name: str) -> int:
+    """A Stripe amount field (a non-negative integer); a signed event with anything else is refused."""
+    value = obj.get(name, 0)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidWebhook(f"The event's {name} is not a non-negative integer")
+    return value
+
+
 class WebhookService:
     def __init__(self, *, db: Database, billing: Billing, ledger: Ledger, purchases: PurchaseService) -> None:
         self._db = db
@@ -97,6 +105,9 @@ class WebhookService:
             handler = self._handlers.get(event_type)
             try:
                 result = "ignored" if handler is None else await handler(event["data"]["object"])
+            except InvalidWebhook as exc:  # signed, yet not what Stripe sends: retrying cannot help
+                log.error("billing_webhook_malformed", event_id=event_id, type=event_type, reason=exc.detail)
+                result = "malformed"
             except Exception:
                 WEBHOOK_EVENTS.labels(label, "error").inc()
                 log.exception("billing_webhook_failed", event_id=event_id, type=event_type)
@@ -228,8 +239,8 @@ class WebhookService:
         if str(charge.get("currency", "")).lower() != purchase.currency:
             return "mismatch"
         await self._ensure_paid_credited(purchase, payment_intent_id or purchase.payment_intent_id or "", charge_id)
-        reversed_credits = await self._apply_loss(purchase, charge_id, int(charge.get("amount") or 0),
-                                                  refunded=int(charge.get("amount_refunded") or 0))
+        reversed_credits = await self._apply_loss(purchase, charge_id, _amount(charge, "amount"),
+                                                  refunded=_amount(charge, "amount_refunded"))
         return "reversed" if reversed_credits else "recorded"
 
     async def _dispute_news(self, dispute: dict[str, Any]) -> str:
@@ -239,7 +250,7 @@ class WebhookService:
             return "unknown_purchase"
         status = str(dispute.get("status") or "")
         news = Dispute(id=str(dispute.get("id") or ""), charge_id=charge_id or purchase.charge_id or "",
-                       purchase_id=purchase.id, user_id=purchase.user_id, amount=int(dispute.get("amount") or 0),
+                       purchase_id=purchase.id, user_id=purchase.user_id, amount=_amount(dispute, "amount"),
                        status=status, closed=status in DISPUTE_CLOSED_STATUSES)
         await self._ensure_paid_credited(purchase, payment_intent_id or purchase.payment_intent_id or "",
                                          charge_id)

@@ -142,3 +142,21 @@ def test_a_payment_that_does_not_match_its_purchase_credits_nothing(manual_stack
         "confirm": True, "metadata": real["metadata"]}).to_dict()
     assert stack.post_event(_event(stack, twin["id"], "payment_intent.succeeded")).json()["result"] == "mismatch"
     assert stack.account(headers)["credits_available"] == 10
+
+
+def test_a_signed_event_with_malformed_amounts_changes_nothing(manual_stack: BillingStack) -> None:
+    stack = manual_stack
+    headers = stack.signup()
+    pi_id = _elements_purchase(stack, headers)
+    assert stack.post_event(_event(stack, pi_id, "payment_intent.succeeded")).json()["result"] == "credited"
+    stack.stripe.v1.refunds.create(params={"payment_intent": pi_id, "amount": 250})
+    refunded = _event(stack, pi_id, "charge.refunded")
+    for bad in ("250", -250, True, None):
+        event = json.loads(json.dumps(refunded))
+        event["id"] = f"{refunded['id']}_{bad}"
+        event["data"]["object"]["amount_refunded"] = bad
+        response = stack.post_event(event)
+        assert response.status_code == 200 and response.json()["result"] == "malformed", (bad, response.text)
+    assert stack.account(headers)["credits_available"] == 10
+    assert stack.post_event(refunded).json()["result"] == "reversed"
+    assert stack.account(headers)["credits_available"] == 5
