@@ -17,6 +17,7 @@ from gateway.burns.signer import GrpcSigner, SignerClient
 from gateway.burns.store import MIGRATIONS
 from gateway.burns.treasury import TreasuryGuard
 from gateway.credits.ledger import Ledger
+from gateway.generations.services import GenerationService
 from gateway.server.container import Container, HealthResult
 from gateway.settings import GatewaySettings
 from gateway.web3.chain import Chain, GrpcChain
@@ -55,6 +56,9 @@ async def install(container: Container) -> None:
     guard = container.find(TreasuryGuard) or container.provide(TreasuryGuard, TreasuryGuard(
         min_tokens=settings.burn_treasury_min_tokens, min_lovelace=settings.burn_treasury_min_lovelace,
         enabled=settings.burn_enabled))
+    generations = container.find(GenerationService)
+    if generations is not None and settings.burn_enabled:
+        generations.card_backing_check = guard.require
     chain = _chain(container) if settings.burn_enabled else container.find(Chain)  # type: ignore[type-abstract]
     service = container.find(BurnService) or container.provide(BurnService, BurnService(container.db, chain))
     if not settings.burn_enabled:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ log = get_logger("gateway.burns.planner")
 # The signer's rule for an id: 1-128 printable ASCII characters without spaces.
 GENERATION_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
 MAX_RESERVE_INPUTS = 20
+EXHAUSTED_LOG_EVERY_S = 60.0
+_EXHAUSTED_LOGGED: dict[int, float] = {}  # lane -> when its empty treasury was last logged
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,10 @@ def new_batch(plan: Plan, identity: SignerIdentity, params: FeeParams, ttl_slot:
     intents = plan.intents[:tokens]
     if not intents:
         ERRORS.labels("plan", "treasury_exhausted").inc()
+        now = time.monotonic()
+        if now - _EXHAUSTED_LOGGED.get(plan.lane_numbers[0], -1e9) < EXHAUSTED_LOG_EVERY_S:
+            return None
+        _EXHAUSTED_LOGGED[plan.lane_numbers[0]] = now
         log.warning("burn_treasury_exhausted", lane=plan.lane_numbers[0], inputs=len(plan.inputs),
                     hint="fund the custodial address with $CREATE; intents wait in the outbox")
         return None

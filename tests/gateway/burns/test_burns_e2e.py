@@ -78,3 +78,61 @@ async def test_spends_burn_in_batches_and_receipts_verify(stack: Stack, tmp_path
     assert result.returncode == 0 and report["ok"], report
     assert report["totals"]["burns_on_chain.tokens_burned_on_chain"] == \
         report["totals"]["burns_on_chain.tokens_in_confirmed_batches"]
+
+
+def health_of_burns(stack: Stack) -> dict[str, object]:
+    _, body = stack.gateway.call("GET", "/health")
+    return dict(body["checks"]["burns"])
+
+
+async def burned_exactly_once(stack: Stack, ids: list[str], before: int) -> None:
+    wait_for(lambda: all_final(stack, ids), 90, "every intent in a final batch")
+    assert sum(b["count"] for b in batches_for(stack, ids)) == len(ids)
+    wait_for(lambda: stack.treasury_tokens() == before - len(ids), 20, "Kupo to show each burn once")
+    result = stack.gateway_cli("reconcile", "--json")
+    report = json.loads(result.stdout)
+    assert result.returncode == 0 and report["ok"], report
+
+
+@pytest.mark.parametrize("step", ["built", "signed", "submitted", "confirmed"])
+async def test_kill_9_at_each_step_burns_every_intent_once(stack: Stack, step: str) -> None:
+    user, _ = stack.new_user()
+    stack.gateway.stop()
+    stack.gateway.start(CREATORPASS_TEST_BURN_CRASH_AT=step)
+    before = stack.treasury_tokens()
+    ids = await spend(stack, user, 25, f"crash-{step}")
+    assert stack.gateway.process is not None
+    code = stack.gateway.process.wait(60)
+    assert code == 137, stack.gateway.log_text()[-2000:]
+    assert f"step={step}" in stack.gateway.log_text() or step in stack.gateway.log_text()
+    stack.gateway.start()
+    await burned_exactly_once(stack, ids, before)
+
+
+@pytest.mark.parametrize("drop", [True, False], ids=["txs-dropped", "txs-kept"])
+async def test_rollback_of_the_burn_block_burns_again_exactly_once(stack: Stack, drop: bool) -> None:
+    from gateway.web3.chain import GrpcChain, TxState
+
+    stack.gateway.stop()
+    stack.gateway.start(GATEWAY_BURN_CONFIRMATIONS="8")
+    try:
+        user, _ = stack.new_user()
+        before = stack.treasury_tokens()
+        ids = await spend(stack, user, 20, "rollback")
+        confirmed = wait_for(lambda: [b for b in batches_for(stack, ids) if b["state"] == "confirmed"], 60,
+                             "a confirmed burn")
+        tx_id = confirmed[0]["tx_id"]
+        chain = GrpcChain(stack.indexer.grpc_target)
+        try:
+            status = await chain.tx_status(tx_id)
+            assert status.state == TxState.CONFIRMED
+            stack.devnet.rollback(status.depth, drop_transactions=drop)
+            wait_for(lambda: stack.treasury_tokens() > before - len(ids) or not drop, 10, "the rollback in Kupo")
+        finally:
+            await chain.close()
+        wait_for(lambda: all_final(stack, ids), 90, "every intent in a final batch")
+        assert tx_id in {b["tx_id"] for b in batches_for(stack, ids)}  # the same bytes landed again
+    finally:
+        stack.gateway.stop()
+        stack.gateway.start()
+    await burned_exactly_once(stack, ids, before)
