@@ -2,8 +2,9 @@
 
 Stable API (the gateway's tests rely on it)::
 
-    sbx = StripeSandboxProcess(webhook_urls=(), webhook_secret=None, retry_scale=0.001, chaos_seed=None,
-                               webhook_timeout_s=5.0, state_file=None, extra_args=(), env=None)
+    sbx = StripeSandboxProcess(webhook_urls=(), webhook_secret=None, webhook_events=(), retry_scale=0.001,
+                               chaos_seed=None, webhook_timeout_s=5.0, state_file=None, extra_args=(), env=None)
+                                     # webhook_events: types the webhook_urls endpoints get; () = all ("*")
     sbx.start()                      # waits (bounded) until GET /_sandbox/health answers; returns self
     sbx.url                          # "http://127.0.0.1:<port>" -- the api base, pages, /v3/ Stripe.js, controls
     sbx.port
@@ -72,6 +73,7 @@ class StripeSandboxProcess(ManagedProcess):
         *,
         webhook_urls: Sequence[str] = (),
         webhook_secret: str | None = None,
+        webhook_events: Sequence[str] = (),
         retry_scale: float = 0.001,
         chaos_seed: int | None = None,
         webhook_timeout_s: float = 5.0,
@@ -83,6 +85,7 @@ class StripeSandboxProcess(ManagedProcess):
     ) -> None:
         self.webhook_urls = list(webhook_urls)
         self.webhook_secret = webhook_secret or "whsec_" + secrets.token_hex(16)
+        self.webhook_events = list(webhook_events)
         self.retry_scale = retry_scale
         self.chaos_seed = chaos_seed
         self.webhook_timeout_s = webhook_timeout_s
@@ -106,6 +109,8 @@ class StripeSandboxProcess(ManagedProcess):
                "--log-json", "false"]
         for url in self.webhook_urls:
             cmd += ["--webhook-url", url]
+        for event_type in self.webhook_events:
+            cmd += ["--webhook-events", event_type]
         if self.chaos_seed is not None:
             cmd += ["--chaos-seed", str(self.chaos_seed)]
         if self.state_file is not None:

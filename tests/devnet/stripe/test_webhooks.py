@@ -44,8 +44,7 @@ def test_a_500_is_retried_then_delivered_with_valid_signatures(
         stripe_sandbox_factory: Callable[..., StripeSandboxProcess],
         receivers: Callable[..., WebhookReceiver]) -> None:
     receiver = receivers(500, 200)
-    sbx = stripe_sandbox_factory(webhook_urls=[receiver.url], extra_args=["--webhook-events",
-                                                                          "payment_intent.succeeded"])
+    sbx = stripe_sandbox_factory(webhook_urls=[receiver.url], webhook_events=["payment_intent.succeeded"])
     pi = sbx.client().v1.payment_intents.create(params={"amount": 500, "payment_method": "pm_card_visa",
                                                         **CARD_ONLY})
     requests = receiver.wait_for(2)
