@@ -8,13 +8,14 @@ an in-memory one from ``tests.gateway.fake_ledger``. Services a test wants to re
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
-from litestar.testing import AsyncTestClient
 
 from gateway.credits.ledger import Ledger
 from gateway.lib.db import Database
@@ -72,13 +73,31 @@ async def gateway(make_gateway: MakeGateway) -> GatewayApp:
     return await make_gateway()
 
 
+@contextlib.asynccontextmanager
+async def open_client(gateway: GatewayApp) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client for the app on the test's own event loop, with the app's start-up and shut-down.
+
+    (Litestar's AsyncTestClient runs the app through a blocking portal on another thread, which
+    serialises concurrent requests: the concurrency tests need truly concurrent ones. The app's
+    start-up and shut-down hooks are the container's; they are called directly because Litestar's
+    lifespan holds an anyio task group that pytest-asyncio would enter and exit in different tasks.)
+    """
+    await gateway.container.start()
+    try:
+        transport = httpx.ASGITransport(app=gateway.app, client=("127.0.0.1", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver.local", timeout=60) as client:
+            yield client
+    finally:
+        await gateway.container.stop()
+
+
 @pytest.fixture
-async def client(gateway: GatewayApp) -> AsyncIterator[AsyncTestClient[Any]]:
-    async with AsyncTestClient(app=gateway.app) as test_client:
+async def client(gateway: GatewayApp) -> AsyncIterator[httpx.AsyncClient]:
+    async with open_client(gateway) as test_client:
         yield test_client
 
 
-async def signup(client: AsyncTestClient[Any], email: str = "artist@example.com",
+async def signup(client: httpx.AsyncClient, email: str = "artist@example.com",
                  password: str = "correct horse battery") -> dict[str, Any]:
     """Sign up and return the token pair plus ``headers`` for bearer calls."""
     response = await client.post("/v1/auth/signup", json={"email": email, "password": password})

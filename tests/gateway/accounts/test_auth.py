@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
+import httpx
 import jwt
-from litestar.testing import AsyncTestClient
 
 from gateway.accounts.principal import Principal
 from gateway.accounts.tokens import TokenService
 from gateway.credits.ledger import Ledger
 from gateway.server.core import GatewayApp
-from tests.gateway.conftest import MakeGateway, signup, user_id_of
+from tests.gateway.conftest import MakeGateway, open_client, signup, user_id_of
 
 PASSWORD = "correct horse battery"
 
 
-async def test_signup_login_and_account(client: AsyncTestClient[Any], gateway: GatewayApp) -> None:
+async def test_signup_login_and_account(client: httpx.AsyncClient, gateway: GatewayApp) -> None:
     pair = await signup(client, email="  Artist@Example.COM ")
     assert pair["expires_in"] == gateway.container.settings.access_token_ttl_s
     account = await client.get("/v1/account", headers=pair["headers"])
@@ -29,7 +28,7 @@ async def test_signup_login_and_account(client: AsyncTestClient[Any], gateway: G
     assert set(login.json()) >= {"access_token", "refresh_token", "expires_in"}
 
 
-async def test_account_shows_ledger_credits(client: AsyncTestClient[Any], gateway: GatewayApp) -> None:
+async def test_account_shows_ledger_credits(client: httpx.AsyncClient, gateway: GatewayApp) -> None:
     pair = await signup(client)
     user_id = user_id_of(gateway, pair["access_token"])
     ledger = gateway.container.get(Ledger)
@@ -39,7 +38,7 @@ async def test_account_shows_ledger_credits(client: AsyncTestClient[Any], gatewa
     assert (body["credits_available"], body["credits_pending"]) == (9, 1)
 
 
-async def test_access_token_claims(client: AsyncTestClient[Any], gateway: GatewayApp) -> None:
+async def test_access_token_claims(client: httpx.AsyncClient, gateway: GatewayApp) -> None:
     pair = await signup(client)
     claims = gateway.container.get(TokenService).decode(pair["access_token"])
     assert claims["kind"] == "user"
@@ -48,14 +47,14 @@ async def test_access_token_claims(client: AsyncTestClient[Any], gateway: Gatewa
     assert jwt.get_unverified_header(pair["access_token"])["alg"] == "HS256"
 
 
-async def test_duplicate_signup_is_409(client: AsyncTestClient[Any]) -> None:
+async def test_duplicate_signup_is_409(client: httpx.AsyncClient) -> None:
     await signup(client)
     again = await client.post("/v1/auth/signup", json={"email": "artist@EXAMPLE.com", "password": PASSWORD})
     assert again.status_code == 409
     assert again.json()["code"] == "email_taken"
 
 
-async def test_bad_emails_and_passwords(client: AsyncTestClient[Any]) -> None:
+async def test_bad_emails_and_passwords(client: httpx.AsyncClient) -> None:
     cases = [
         ({"email": "not-an-email", "password": PASSWORD}, 422, "invalid_email"),
         ({"email": "a@b", "password": PASSWORD}, 422, "invalid_email"),
@@ -75,7 +74,7 @@ async def test_bad_emails_and_passwords(client: AsyncTestClient[Any]) -> None:
         assert response.headers["content-type"].startswith("application/problem+json")
 
 
-async def test_wrong_password_and_unknown_email_look_the_same(client: AsyncTestClient[Any]) -> None:
+async def test_wrong_password_and_unknown_email_look_the_same(client: httpx.AsyncClient) -> None:
     await signup(client)
     wrong = await client.post("/v1/auth/login", json={"email": "artist@example.com", "password": "wrong password!"})
     unknown = await client.post("/v1/auth/login", json={"email": "nobody@example.com", "password": PASSWORD})
@@ -84,7 +83,7 @@ async def test_wrong_password_and_unknown_email_look_the_same(client: AsyncTestC
     assert wrong.json()["error"] == unknown.json()["error"] == garbage.json()["error"]
 
 
-async def test_refresh_rotates_and_reuse_revokes_the_family(client: AsyncTestClient[Any]) -> None:
+async def test_refresh_rotates_and_reuse_revokes_the_family(client: httpx.AsyncClient) -> None:
     first = await signup(client)
     second = await client.post("/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
     assert second.status_code == 200, second.text
@@ -105,7 +104,7 @@ async def test_refresh_rotates_and_reuse_revokes_the_family(client: AsyncTestCli
 async def test_unknown_and_expired_refresh_tokens(make_gateway: MakeGateway) -> None:
     gateway = await make_gateway()
     tokens = gateway.container.get(TokenService)
-    async with AsyncTestClient(app=gateway.app) as client:
+    async with open_client(gateway) as client:
         unknown = await client.post("/v1/auth/refresh", json={"refresh_token": "no-such-token"})
         assert unknown.status_code == 401 and unknown.json()["code"] == "refresh_unknown"
         tokens.clock = lambda: time.time() - gateway.container.settings.refresh_token_ttl_s - 10
@@ -117,7 +116,7 @@ async def test_unknown_and_expired_refresh_tokens(make_gateway: MakeGateway) -> 
         assert access.status_code == 401 and access.json()["code"] == "token_expired"
 
 
-async def test_logout_revokes_the_session(client: AsyncTestClient[Any]) -> None:
+async def test_logout_revokes_the_session(client: httpx.AsyncClient) -> None:
     pair = await signup(client)
     out = await client.post("/v1/auth/logout", headers=pair["headers"])
     assert out.status_code == 204, out.text
@@ -130,7 +129,7 @@ async def test_logout_revokes_the_session(client: AsyncTestClient[Any]) -> None:
     assert (await client.post("/v1/auth/logout")).status_code == 401
 
 
-async def test_bearer_problems(client: AsyncTestClient[Any], gateway: GatewayApp) -> None:
+async def test_bearer_problems(client: httpx.AsyncClient, gateway: GatewayApp) -> None:
     assert (await client.get("/v1/account")).status_code == 401
     for header in ("Basic abc", "Bearer", "Bearer not.a.jwt", "Bearer " + "x" * 5000):
         response = await client.get("/v1/account", headers={"Authorization": header})
@@ -141,7 +140,7 @@ async def test_bearer_problems(client: AsyncTestClient[Any], gateway: GatewayApp
     assert (await client.get("/v1/account", headers={"Authorization": f"Bearer {forged}"})).status_code == 401
 
 
-async def test_wallet_sessions_from_token_service(client: AsyncTestClient[Any], gateway: GatewayApp) -> None:
+async def test_wallet_sessions_from_token_service(client: httpx.AsyncClient, gateway: GatewayApp) -> None:
     tokens = gateway.container.get(TokenService)
     pair = await tokens.issue(Principal(kind="wallet", subject="addr_test1qexample"))
     assert tokens.verify(pair.access_token) == Principal(kind="wallet", subject="addr_test1qexample")
@@ -153,7 +152,7 @@ async def test_wallet_sessions_from_token_service(client: AsyncTestClient[Any], 
 
 async def test_rate_limits_per_address_and_email(make_gateway: MakeGateway) -> None:
     gateway = await make_gateway(auth_rate_per_minute=3)
-    async with AsyncTestClient(app=gateway.app) as client:
+    async with open_client(gateway) as client:
         await signup(client)
         statuses = [(await client.post("/v1/auth/login", json={"email": "artist@example.com",
                                                                "password": "wrong password!"})).status_code

@@ -8,13 +8,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import pytest
-from litestar.testing import AsyncTestClient
 
 from gateway.credits.ledger import Ledger
 from gateway.generations.inference import InferenceClient
 from gateway.server.core import GatewayApp
-from tests.gateway.conftest import MakeGateway, signup, user_id_of
+from tests.gateway.conftest import MakeGateway, open_client, signup, user_id_of
 from tests.gateway.generations.fakes import FakeInference
 
 
@@ -28,7 +28,7 @@ class Artist:
 @dataclass
 class Studio:
     gateway: GatewayApp
-    client: AsyncTestClient[Any]
+    client: httpx.AsyncClient
     inference: FakeInference
 
     @property
@@ -61,7 +61,7 @@ async def open_studio(make_gateway: MakeGateway, inference: FakeInference | None
                       **settings: Any) -> AsyncIterator[Studio]:
     fake = inference or FakeInference()
     gateway = await make_gateway(provide={InferenceClient: fake}, **settings)
-    async with AsyncTestClient(app=gateway.app) as client:
+    async with open_client(gateway) as client:
         yield Studio(gateway, client, fake)
 
 
