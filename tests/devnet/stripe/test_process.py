@@ -78,3 +78,19 @@ def test_odd_requests_get_stripe_errors(sandbox: StripeSandboxProcess) -> None:
     with pytest.raises(stripe.InvalidRequestError) as caught:
         sandbox.client().v1.payment_intents.retrieve("pi_x", options={"stripe_version": "yesterday"})
     assert caught.value.code == "api_version_invalid"
+
+
+def test_kill_9_loses_at_most_the_last_second(stripe_sandbox_factory: Callable[..., StripeSandboxProcess],
+                                              tmp_path: Path) -> None:
+    import time
+
+    state = tmp_path / "stripe.json"
+    sbx = stripe_sandbox_factory(state_file=state)
+    pi = sbx.client().v1.payment_intents.create(params={"amount": 500, "currency": "usd"})
+    deadline = time.monotonic() + 30
+    while not (state.exists() and pi.id in state.read_text()):
+        assert time.monotonic() < deadline, "the state file never took the intent"
+        time.sleep(0.1)
+    sbx.kill()
+    sbx.start()
+    assert sbx.client().v1.payment_intents.retrieve(pi.id).amount == 500
