@@ -123,3 +123,18 @@ def test_idempotency_key_replays_the_same_purchase(billing_stack: BillingStack) 
     assert billing_stack.account(headers)["credits_available"] == 10
     other = billing_stack.buy(headers, pack="pack50", **{"Idempotency-Key": "buy-once-1"})
     assert other.status_code == 409 and other.json()["code"] == "idempotency_key_reused"
+
+
+def test_concurrent_retries_with_one_key_charge_once(billing_stack: BillingStack) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    headers = billing_stack.signup()
+    with ThreadPoolExecutor(4) as pool:
+        responses = list(pool.map(lambda _: billing_stack.buy(headers, **{"Idempotency-Key": "double-click"}),
+                                  range(4)))
+    assert {r.status_code for r in responses} <= {200, 409}, [r.text for r in responses]
+    succeeded = [r.json() for r in responses if r.status_code == 200]
+    assert succeeded and len({s["purchase_id"] for s in succeeded}) == 1
+    intents = billing_stack.stripe.v1.payment_intents.list(params={"limit": 100}).to_dict()["data"]
+    assert len([pi for pi in intents if pi["metadata"].get("purchase_id") == succeeded[0]["purchase_id"]]) == 1
+    assert billing_stack.account(headers)["credits_available"] == 10
