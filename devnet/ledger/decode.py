@@ -77,6 +77,11 @@ def _check_address(address: Any) -> None:
     # Cardano.Ledger.Address decodeAddrStateT: headers 0xE_/0xF_ are reward accounts, not addresses
     # (nor are the unassigned 0x9_..0xD_); an output can never pay one.
     require(kind <= 8, f"an output address cannot have header 0x{address[0]:02x} (reward account or unknown)")
+    # The credentials are read exactly and every byte must be consumed: a base address is 57 bytes, an
+    # enterprise one 29 (pointer addresses are variable; Byron ones are not checked).
+    expected = 57 if kind <= 3 else 29 if kind in (6, 7) else None
+    require(expected is None or len(address) == expected,
+            f"a header-0x{address[0]:02x} address must be {expected} bytes, not {len(address)}")
 
 
 def _plain_coin(raw: bytes, value: Any, entries: int) -> bool:

@@ -145,13 +145,18 @@ def test_empty_optional_sets_are_refused(chain: Chain, key: int, name: str) -> N
 
 def test_an_output_cannot_pay_a_reward_address(chain: Chain) -> None:
     """Cardano.Ledger.Address ``decodeAddrStateT`` (an output's ``Addr``): headers 0xE_/0xF_ are reward
-    accounts, which only ``RewardAccount`` decodes; in an output they fail to decode. The enterprise
-    address of the same key (header 0x6_) is the accepted neighbour."""
+    accounts, which only ``RewardAccount`` decodes; in an output they fail to decode. The credentials are
+    read exactly (a byte left over fails too). The enterprise address of the same key (header 0x6_) is the
+    accepted neighbour."""
     key_hash = chain.genesis.keys[1].key_hash
     for header in (0xE0, 0xF0):
         tx = TxParts(chain)
         tx.outputs = [{0: bytes([header]) + key_hash, 1: 2_000_000}]
         refused_at_decode(chain, tx.cbor(), f"header 0x{header:02x}")
+    for address, size in ((b"\x60" + key_hash + b"\x00", 29), (b"\x00" + key_hash * 2 + b"\x00", 57)):
+        tx = TxParts(chain)  # the credentials must consume the bytes exactly
+        tx.outputs = [{0: address, 1: 2_000_000}]
+        refused_at_decode(chain, tx.cbor(), f"must be {size} bytes")
     tx = TxParts(chain)
     tx.outputs = [{0: b"\x60" + key_hash, 1: 2_000_000}]
     assert chain.submit(tx.cbor()).outputs[0].address == chain.genesis.keys[1].address
