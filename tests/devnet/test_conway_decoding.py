@@ -218,3 +218,24 @@ def test_unknown_body_keys_are_refused(chain: Chain, key: int) -> None:
 def test_cbor2_alone_would_have_merged_these(chain: Chain) -> None:
     """Why the checks read the original bytes: cbor2 keeps the last of two equal map keys silently."""
     assert cbor2.loads(map_raw([(enc(1), enc(1)), (enc(1), enc(2))])) == {1: 2}
+
+
+def test_pycardanos_empty_mint_is_refused_like_on_mainnet(chain: Chain) -> None:
+    """pycardano 0.19 writes ``9: {}`` when a builder's mint is an empty MultiAsset: Conway refuses it
+    (``emptyFailure "Mint" "non-empty"``), so a builder must leave the mint unset instead (the neighbour)."""
+    from pycardano import MultiAsset, TransactionBuilder, TransactionOutput
+
+    from tests.devnet.ledger_support import InProcessContext, address, signing_key, utxo_of
+
+    def build(mint: MultiAsset | None) -> bytes:
+        builder = TransactionBuilder(InProcessContext(chain))
+        builder.add_input(utxo_of(chain))
+        builder.add_output(TransactionOutput(address(chain, 1), 2_000_000))
+        if mint is not None:
+            builder.mint = mint
+        return builder.build_and_sign([signing_key(chain)], change_address=address(chain)).to_cbor()
+
+    empty = build(MultiAsset())
+    assert cbor2.loads(empty)[0][9] == {}
+    refused_at_decode(chain, empty, "'Mint' must be non-empty")
+    chain.submit(build(None))
