@@ -59,16 +59,18 @@ class PaymentTerms:
     asset: AssetId
     price: int
     min_confirmations: int
-    poll_s: float = 1.0
+    poll_s: float = 0.5
 
 
 class QuotePayment:
     kind = "web3"
 
-    def __init__(self, store: Web3Store, chain: Chain, terms: PaymentTerms, quote: QuoteRow, tx_id: str) -> None:
+    def __init__(self, store: Web3Store, chain: Chain, terms: PaymentTerms, quote: QuoteRow, tx_id: str, *,
+                 accepted: bool = False) -> None:
         self.store, self.chain, self.terms, self.quote, self.tx_id = store, chain, terms, quote, tx_id
         self.expect = Expectation(quote.id, terms.pay_to, terms.asset, terms.price, quote.ttl_slot)
         self.known_body = tx_id == quote.tx_id
+        self.accepted = accepted and self.known_body  # we submitted it and the node took it into its mempool
         self.depth = 0
 
     async def _statuses(self) -> AsyncGenerator[TxStatus, None]:
@@ -86,6 +88,8 @@ class QuotePayment:
 
         pumper = asyncio.create_task(pump())
         try:
+            with contextlib.suppress(ChainUnavailable):  # where it stands now, without waiting for a change
+                yield await self.chain.tx_status(self.tx_id)
             while True:
                 try:
                     yield await asyncio.wait_for(queue.get(), self.terms.poll_s)
@@ -112,6 +116,8 @@ class QuotePayment:
             raise PaymentNotValid(problem)
 
     async def authorize(self) -> None:
+        if self.accepted:
+            return
         statuses = self._statuses()
         try:
             async for status in statuses:
@@ -157,14 +163,16 @@ class QuoteRunner:
         self.store, self.chain, self.terms, self.generator = store, chain, terms, generator
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
-    def start(self, quote: QuoteRow, tx_id: str) -> None:
+    def start(self, quote: QuoteRow, tx_id: str, *, accepted: bool = False) -> None:
+        """Follow ``tx_id`` as ``quote``'s payment (``accepted``: we just submitted it successfully)."""
         task = self._tasks.get(quote.id)
         if task is not None and not task.done():
             return
-        self._tasks[quote.id] = asyncio.create_task(self._run(quote, tx_id), name=f"web3-quote:{quote.id}")
+        self._tasks[quote.id] = asyncio.create_task(self._run(quote, tx_id, accepted),
+                                                    name=f"web3-quote:{quote.id}")
 
-    async def _run(self, quote: QuoteRow, tx_id: str) -> None:
-        payment = QuotePayment(self.store, self.chain, self.terms, quote, tx_id)
+    async def _run(self, quote: QuoteRow, tx_id: str, accepted: bool) -> None:
+        payment = QuotePayment(self.store, self.chain, self.terms, quote, tx_id, accepted=accepted)
         try:
             if self.generator is None:
                 raise GatewayError("image generation is not installed in this gateway", code="no_generator")

@@ -159,7 +159,7 @@ class QuoteService:
         except LedgerRefusal as exc:
             raise LedgerRefused(f"the ledger refused the transaction: {exc.reason}",
                                 extra={"ledger_code": exc.code}) from None
-        return await self._claim(quote, quote.tx_id)
+        return await self._claim(quote, quote.tx_id, accepted=True)
 
     async def confirm(self, quote_id: str, tx_id: str, principal: Principal | None) -> dict[str, Any]:
         if not (isinstance(tx_id, str) and is_hex(tx_id, 64)):
@@ -167,10 +167,10 @@ class QuoteService:
         quote = await self._owned(quote_id, principal)
         return await self._claim(quote, tx_id)
 
-    async def _claim(self, quote: QuoteRow, tx_id: str) -> dict[str, Any]:
+    async def _claim(self, quote: QuoteRow, tx_id: str, *, accepted: bool = False) -> dict[str, Any]:
         claimed = await self.store.claim(quote.id, tx_id)
         if claimed.state in ("waiting", "paid"):
-            self.runner.start(claimed, tx_id)
+            self.runner.start(claimed, tx_id, accepted=accepted)
         return self.view(claimed)
 
     def view(self, quote: QuoteRow) -> dict[str, Any]:
