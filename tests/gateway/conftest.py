@@ -24,6 +24,8 @@ from gateway.server.core import GatewayApp, build_app
 from gateway.server.domains import all_migrations
 from gateway.settings import GatewaySettings
 from tests.gateway.fake_ledger import FakeLedger
+from tests.support.gateway_fixture import gateway_factory  # noqa: F401 - fixture for every gateway test
+from tests.support.inference_fixture import inference_factory  # noqa: F401 - fixture for every gateway test
 
 # Cheap argon2 (the production cost is 64 MiB x 3 passes: too slow for dozens of test sign-ups on a
 # shared 2-core box) and generous auth rate limits unless a test sets its own.
