@@ -21,7 +21,7 @@ from devnet.stripe import charges, checkout, disputes, endpoints, payment_intent
 from devnet.stripe.errors import StripeError, invalid_request
 from devnet.stripe.forms import Params, check_known, decode_form, expand_paths
 from devnet.stripe.ids import new_id
-from devnet.stripe.sandbox import DEFAULT_API_VERSION, Context, Sandbox
+from devnet.stripe.sandbox import DEFAULT_API_VERSION, Context, Sandbox, check_expandable
 from devnet.stripe.store import IdempotencyRecord, JsonObject
 
 __all__ = ["SANDBOX_KEY", "add_api_routes", "json_response"]
@@ -110,6 +110,8 @@ async def _execute(request: web.Request, operation: Operation, publishable_ok: b
                 return replay
         ctx = Context(request_id=request_id, idempotency_key=idem_key, publishable=publishable)
         paths = expand_paths(params)
+        if paths and request.method == "POST":
+            check_expandable(_resource_of(request.path), paths)
         call_params = {k: v for k, v in params.items() if k != "expand"}
         result = operation(sb, ctx, call_params, **request.match_info)
         status, body = 200, sb.expand(result, paths) if paths else result
@@ -125,6 +127,17 @@ async def _execute(request: web.Request, operation: Operation, publishable_ok: b
             request.method, request.path, _fingerprint(params), status, text, request_id, time.time()))
     log.debug("api_request", method=request.method, path=request.path[:200], status=status, request_id=request_id)
     return web.Response(status=status, text=text, content_type="application/json", headers={**CORS, **headers})
+
+
+_RESOURCES = {"payment_intents": "payment_intent", "payment_methods": "payment_method", "charges": "charge",
+              "refunds": "refund", "disputes": "dispute", "checkout": "checkout.session", "events": "event",
+              "webhook_endpoints": "webhook_endpoint", "balance_transactions": "balance_transaction"}
+
+
+def _resource_of(path: str) -> str:
+    """The resource a POST answers: ``/v1/payment_intents/pi_x/confirm`` -> ``payment_intent``."""
+    parts = path.split("/")
+    return _RESOURCES.get(parts[2] if len(parts) > 2 else "", "")
 
 
 def _fingerprint(params: Params) -> str:

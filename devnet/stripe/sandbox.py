@@ -14,11 +14,40 @@ from devnet.stripe.ids import new_id, now
 from devnet.stripe.settings import StripeSandboxSettings
 from devnet.stripe.store import JsonObject, Limits, Store
 
-__all__ = ["DEFAULT_API_VERSION", "Context", "Sandbox", "list_object", "paginate"]
+__all__ = ["DEFAULT_API_VERSION", "EXPANDABLE", "Context", "Sandbox", "check_expandable", "list_object", "paginate"]
 
 # The API version of the stripe library this sandbox was written against (stripe-python 16.1).
 DEFAULT_API_VERSION = "2026-10-28.endive"
 MAX_LIST_LIMIT = 100
+# The fields Stripe lets expand[] replace, per resource (anything else is "cannot be expanded").
+EXPANDABLE: dict[str, frozenset[str]] = {
+    "payment_intent": frozenset({"latest_charge", "payment_method", "customer", "review", "application",
+                                 "on_behalf_of", "source"}),
+    "charge": frozenset({"balance_transaction", "payment_intent", "customer", "review", "application",
+                         "application_fee", "failure_balance_transaction", "on_behalf_of", "source_transfer",
+                         "transfer", "refunds"}),
+    "refund": frozenset({"balance_transaction", "charge", "payment_intent", "failure_balance_transaction",
+                         "source_transfer_reversal", "transfer_reversal"}),
+    "dispute": frozenset({"charge", "payment_intent"}),
+    "checkout.session": frozenset({"payment_intent", "customer", "invoice", "payment_link", "setup_intent",
+                                   "subscription", "line_items"}),
+    "payment_method": frozenset({"customer"}),
+    "balance_transaction": frozenset({"source"}),
+    "event": frozenset(),
+    "webhook_endpoint": frozenset(),
+}
+
+
+def _cannot_expand(field: str) -> Exception:
+    return invalid_request(f"This property cannot be expanded ({field[:100]}).", param="expand", executed=True)
+
+
+def check_expandable(kind: str, paths: list[str]) -> None:
+    """Refuse, before anything runs, an expand[] whose first field ``kind`` cannot expand."""
+    for path in paths:
+        head = path.split(".", 1)[0]
+        if head not in EXPANDABLE.get(kind, frozenset()):
+            raise invalid_request(f"This property cannot be expanded ({head[:100]}).", param="expand")
 
 
 @dataclass(frozen=True)
@@ -86,15 +115,16 @@ class Sandbox:
             for item in node.get("data", []):
                 self._expand_path(item, rest, path)
             return
-        if not isinstance(node, dict) or head not in node:
-            raise invalid_request(f"This property cannot be expanded ({head[:100]}).", param="expand",
-                                  executed=True)
-        value = node[head]
+        if not isinstance(node, dict) or head not in EXPANDABLE.get(str(node.get("object")), frozenset()):
+            raise _cannot_expand(head)
+        if head == "line_items" and node["object"] == "checkout.session":
+            items = self.store.private.get(node["id"], {}).get("line_items", [])
+            node[head] = list_object(f"/v1/checkout/sessions/{node['id']}/line_items", copy.deepcopy(items))
+        value = node.get(head)
         if isinstance(value, str):
             target = self.store.find(value)
             if target is None:
-                raise invalid_request(f"This property cannot be expanded ({head[:100]}).", param="expand",
-                                      executed=True)
+                raise _cannot_expand(head)
             node[head] = value = copy.deepcopy(target)
         self._expand_path(value, rest, path)
 

@@ -289,3 +289,21 @@ def test_an_alias_makes_one_payment_method_which_the_intent_and_charge_name(sand
     assert client.v1.payment_methods.retrieve(pi.payment_method).card.last4 == "4242"
     balance = client.v1.balance_transactions.retrieve(charge.balance_transaction)
     assert balance.source == charge.id and balance.amount == 500 and balance.net == 500 - balance.fee
+
+
+def test_expand_refuses_unexpandable_fields_before_anything_runs(sandbox: StripeSandboxProcess) -> None:
+    client = sandbox.client()
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        client.v1.payment_intents.create(params={"amount": 500, "currency": "usd", "expand": ["amount"]})
+    assert caught.value.param == "expand" and "cannot be expanded (amount)" in str(caught.value)
+    assert client.v1.payment_intents.list().data == []
+    pi = _pay(client, "pm_card_visa", expand=["latest_charge.balance_transaction"])
+    assert pi.latest_charge.balance_transaction.amount == 500
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.payment_intents.retrieve(pi.id, params={"expand": ["metadata"]})
+    session = client.v1.checkout.sessions.create(params={
+        "mode": "payment", "success_url": "http://127.0.0.1:9/ok",
+        "line_items": [{"quantity": 3, "price_data": {"currency": "usd", "unit_amount": 200,
+                                                      "product_data": {"name": "credits"}}}]})
+    expanded = client.v1.checkout.sessions.retrieve(session.id, params={"expand": ["line_items"]})
+    assert [(i.quantity, i.amount_total) for i in expanded.line_items.data] == [(3, 600)]
