@@ -214,7 +214,8 @@ def measure(fsync: bool) -> Run:
     metrics = f"http://127.0.0.1:{metrics_port}/metrics"
     try:
         prov = provision("file", workdir, "mint", extra={
-            "SIGNER_MAX_TOKENS_PER_DAY": "1000000000", "SIGNER_LOG_LEVEL": "WARNING",
+            "SIGNER_MAX_TOKENS_PER_DAY": "1000000000", "SIGNER_MAX_LOVELACE_PER_DAY": str(10**15),
+            "SIGNER_LOG_LEVEL": "WARNING",
             "SIGNER_FSYNC": "true" if fsync else "false", "SIGNER_METRICS_LISTEN": f"127.0.0.1:{metrics_port}"})
         proc = SignerProcess(prov.env, workdir)
         try:
