@@ -143,11 +143,11 @@ class PeerCredRelay:
 
     async def _connect(self, outer: _Pipe, endpoint: str) -> None:
         assert outer.transport is not None
+        path = str(self.internal_dir / f"c{next(self._counter)}")
+        inner_sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             raw = outer.transport.get_extra_info("socket")
             pid, uid, gid = _CRED.unpack(raw.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _CRED.size))
-            path = str(self.internal_dir / f"c{next(self._counter)}")
-            inner_sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
             inner_sock.bind(path)
@@ -172,6 +172,10 @@ class PeerCredRelay:
             outer.transport.resume_reading()
         except OSError as exc:
             log.warning("relay_connect_failed", detail=exc.strerror or str(exc))
+            self._peers.pop(path, None)
+            inner_sock.close()
+            with contextlib.suppress(OSError):
+                os.unlink(path)
             outer.transport.close()
 
     async def close(self) -> None:
