@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Response, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import JSONBody, Parameter
 
@@ -23,7 +23,10 @@ from gateway.web3.seed import SeedWalletFlow
 
 __all__ = ["ConfirmGenerationController", "QuoteController", "WalletAuthController", "WalletController"]
 
-QuotePath = Parameter(pattern="^[0-9a-f]{32}$", description="the quote id")
+
+
+def _client(request: Request[Any, Any, Any]) -> str:
+    return request.client.host if request.client else "unknown"
 
 
 class WalletAuthController(Controller):
@@ -32,13 +35,14 @@ class WalletAuthController(Controller):
     dependencies = {"wallet_auth": Provide(provide_wallet_auth)}
 
     @get("/challenge", summary="A one-time message for CIP-30 signData (hex payload, readable when decoded)")
-    async def challenge(self, wallet_auth: NamedDependency[WalletAuthService],
+    async def challenge(self, wallet_auth: NamedDependency[WalletAuthService], request: Request[Any, Any, Any],
                         address: str = Parameter(max_length=200)) -> dict[str, str]:
-        return await wallet_auth.challenge(address)
+        return await wallet_auth.challenge(address, _client(request))
 
     @post("/verify", status_code=200, summary="Check signData over the challenge; a session for the address")
-    async def verify(self, data: JSONBody[VerifyRequest], wallet_auth: NamedDependency[WalletAuthService]) -> Any:
-        return await wallet_auth.verify(data.address, data.signature, data.key)
+    async def verify(self, data: JSONBody[VerifyRequest], wallet_auth: NamedDependency[WalletAuthService],
+                     request: Request[Any, Any, Any]) -> Any:
+        return await wallet_auth.verify(data.address, data.signature, data.key, _client(request))
 
 
 class WalletController(Controller):

@@ -14,6 +14,7 @@ from urllib.parse import urlparse
 from common.cardano import AssetId
 from common.logging import get_logger
 from common.settings import ConfigError
+from gateway.accounts.ratelimit import RateLimiter
 from gateway.accounts.tokens import TokenService
 from gateway.server.container import Container, HealthResult
 from gateway.settings import GatewaySettings
@@ -118,7 +119,7 @@ async def install(container: Container) -> None:
     if container.find(WalletAuthService) is None:
         container.provide(WalletAuthService, WalletAuthService(
             store, container.get(TokenService), domain=domain, network_id=config.network_id,
-            ttl_s=settings.web3_challenge_ttl_s))
+            ttl_s=settings.web3_challenge_ttl_s, limiter=container.find(RateLimiter)))
     flow = container.find(SeedWalletFlow) or container.provide(
         SeedWalletFlow, SeedWalletFlow(quotes, confirm_wait_s=config.confirm_wait_s))
     _provide_seed_hook(container, flow)

@@ -118,6 +118,15 @@ class Web3Store:
 
         return await self.db.read(read)
 
+    async def open_challenge(self, nonce: str, address: str, now: float) -> str | None:
+        """The text of this unused, unexpired challenge of ``address``, or None."""
+        def read(conn: sqlite3.Connection) -> str | None:
+            row = conn.execute("SELECT text FROM web3_challenges WHERE nonce = ? AND address = ? AND used_at IS NULL"
+                               " AND expires_at > ?", (nonce, address, now)).fetchone()
+            return str(row["text"]) if row else None
+
+        return await self.db.read(read)
+
     async def use_challenge(self, nonce: str, address: str, now: float) -> bool:
         """Mark the challenge used; False when it was used already, expired, or is not this address's."""
         def use(conn: sqlite3.Connection) -> bool:

@@ -212,3 +212,19 @@ async def test_bad_witness_sets_refused(web3_gateway: Web3Gateway, attack: str) 
     response = await gw.client.post(f"/v1/web3/quotes/{quote['quote_id']}/submit", json={"witness_set": answer})
     assert response.status_code == 400 and response.json()["code"] == "invalid_witness_set", response.text
     assert (await gw.state(quote["quote_id"]))["state"] == "open"
+
+
+async def test_ledger_refusal_is_a_clear_422(web3_gateway: Web3Gateway) -> None:
+    """Two quotes over the same UTxOs: once the first is submitted, the second spends inputs already spent."""
+    gw = web3_gateway
+    wallet = _funded(gw.stack)
+    first, second = await gw.quote(wallet), await gw.quote(wallet, "again")
+    assert cbor2.loads(bytes.fromhex(first["tx_cbor"]))[0][0] == cbor2.loads(bytes.fromhex(second["tx_cbor"]))[0][0]
+    ok = await gw.client.post(f"/v1/web3/quotes/{first['quote_id']}/submit",
+                              json={"witness_set": wallet.sign_tx(first["tx_id"])})
+    assert ok.status_code == 202
+    refused = await gw.client.post(f"/v1/web3/quotes/{second['quote_id']}/submit",
+                                   json={"witness_set": wallet.sign_tx(second["tx_id"])})
+    assert refused.status_code == 422 and refused.json()["code"] == "ledger_refused", refused.text
+    assert refused.json()["ledger_code"] == 3117 and "input" in refused.json()["error"].lower()
+    assert (await gw.state(second["quote_id"]))["state"] == "open"

@@ -84,3 +84,13 @@ async def test_bad_input_is_a_clear_400(auth_app: GatewayApp) -> None:
         assert response.status_code == 400 and response.json()["code"] == "invalid_address"
         response = await client.post("/v1/auth/wallet/verify", json={"address": "x"})
         assert response.status_code == 400
+
+
+async def test_challenges_are_rate_limited(make_gateway: MakeGateway) -> None:
+    app = await make_gateway(web3_pay_to_address=TREASURY.bech32, asset_policy_id=ASSET.policy_id,
+                             asset_name_hex=ASSET.asset_name, auth_rate_per_minute=3)
+    wallet = TestWallet()
+    async with AsyncTestClient(app=app.app) as client:
+        statuses = [(await client.get("/v1/auth/wallet/challenge", params={"address": wallet.bech32})).status_code
+                    for _ in range(4)]
+        assert statuses == [200, 200, 200, 429]
