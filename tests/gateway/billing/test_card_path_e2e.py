@@ -5,10 +5,7 @@ PNGs downloaded by the owner (another artist gets 404) → the spent credit's in
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,8 +14,8 @@ import httpx
 import pytest
 
 from tests.gateway.billing.conftest import wait_until
-from tests.gateway.billing.processes import REPO, GatewayProcess, InferenceProcess
-from tests.support.devnet_fixture import free_ports
+from tests.support.gateway_fixture import GatewayProcess
+from tests.support.inference_fixture import InferenceProcess
 from tests.support.stripe_fixture import StripeSandboxProcess
 
 pytestmark = pytest.mark.slow
@@ -26,23 +23,20 @@ pytestmark = pytest.mark.slow
 
 class CardStudio:
     def __init__(self, tmp_path: Path) -> None:
-        self.inference = InferenceProcess(tmp_path / "inference")
-        port = free_ports(1)[0]
-        self.sandbox = StripeSandboxProcess(webhook_urls=(f"http://127.0.0.1:{port}/v1/billing/webhook",))
+        self.inference = InferenceProcess(data_dir=tmp_path / "inference")
+        self.gateway = GatewayProcess(state_dir=tmp_path / "gateway")
+        self.sandbox = StripeSandboxProcess(webhook_urls=(f"{self.gateway.url}/v1/billing/webhook",))
         secrets_dir = tmp_path / "secrets"
         secrets_dir.mkdir()
         (secrets_dir / "stripe_key").write_text(self.sandbox.secret_key)
         (secrets_dir / "whsec").write_text(self.sandbox.webhook_secret)
-        self.env = {
+        self.gateway.env.update({
             "GATEWAY_STRIPE_API_BASE": self.sandbox.url,
             "GATEWAY_STRIPE_SECRET_KEY_FILE": str(secrets_dir / "stripe_key"),
             "GATEWAY_STRIPE_WEBHOOK_SECRET_FILE": str(secrets_dir / "whsec"),
             "GATEWAY_STRIPE_PUBLISHABLE_KEY": self.sandbox.publishable_key,
-            "GATEWAY_INFERENCE_TARGET": self.inference.target,
-            "GATEWAY_PASSWORD_HASH_MEMORY_KIB": "1024", "GATEWAY_PASSWORD_HASH_TIME_COST": "1",
-        }
-        self.state_dir = tmp_path / "gateway"
-        self.gateway = GatewayProcess(self.state_dir, self.env, port)
+            "GATEWAY_INFERENCE_TARGET": self.inference.grpc_target,
+        })
         self.http = httpx.Client(base_url=self.gateway.url, timeout=60.0)
 
     def start(self) -> CardStudio:
@@ -63,9 +57,7 @@ class CardStudio:
         return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
     def reconcile(self) -> dict[str, Any]:
-        env = {**os.environ, **self.env, "GATEWAY_STATE_DIR": str(self.state_dir), "GATEWAY_LOG_JSON": "false"}
-        done = subprocess.run([sys.executable, "-m", "gateway", "reconcile", "--json"], cwd=REPO, env=env,
-                              capture_output=True, text=True, timeout=120)
+        done = self.gateway.cli("reconcile", "--json")
         assert done.returncode == 0, done.stdout + done.stderr
         report: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
         return report

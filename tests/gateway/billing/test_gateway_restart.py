@@ -11,8 +11,7 @@ import httpx
 import pytest
 
 from tests.gateway.billing.conftest import wait_until
-from tests.gateway.billing.processes import GatewayProcess
-from tests.support.devnet_fixture import free_ports
+from tests.support.gateway_fixture import GatewayProcess
 from tests.support.stripe_fixture import StripeSandboxProcess
 
 pytestmark = pytest.mark.slow
@@ -20,15 +19,13 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def processes(tmp_path: Path) -> Iterator[tuple[GatewayProcess, StripeSandboxProcess]]:
-    port = free_ports(1)[0]
-    sandbox = StripeSandboxProcess(webhook_urls=(f"http://127.0.0.1:{port}/v1/billing/webhook",),
-                                   webhook_timeout_s=2.0)
+    gateway = GatewayProcess(state_dir=tmp_path / "gateway")
+    sandbox = StripeSandboxProcess(webhook_urls=(f"{gateway.url}/v1/billing/webhook",), webhook_timeout_s=2.0)
     (tmp_path / "whsec").write_text(sandbox.webhook_secret)
     (tmp_path / "sk").write_text(sandbox.secret_key)
-    gateway = GatewayProcess(tmp_path / "gateway", {
+    gateway.env.update({
         "GATEWAY_STRIPE_API_BASE": sandbox.url, "GATEWAY_STRIPE_SECRET_KEY_FILE": str(tmp_path / "sk"),
-        "GATEWAY_STRIPE_WEBHOOK_SECRET_FILE": str(tmp_path / "whsec"),
-        "GATEWAY_PASSWORD_HASH_MEMORY_KIB": "1024", "GATEWAY_PASSWORD_HASH_TIME_COST": "1"}, port)
+        "GATEWAY_STRIPE_WEBHOOK_SECRET_FILE": str(tmp_path / "whsec")})
     try:
         yield gateway.start(), sandbox.start()
     finally:

@@ -13,7 +13,7 @@ import pytest
 
 from gateway.credits.ledger import AccountFrozen
 from tests.gateway.billing.conftest import BillingStack
-from tests.gateway.billing.processes import REPO
+from tests.support.gateway_fixture import REPO_ROOT
 
 
 def _bought(stack: BillingStack, card: str = "pm_card_visa") -> tuple[dict[str, str], dict[str, Any]]:
@@ -104,5 +104,5 @@ def test_lost_dispute_reverses_the_credits_and_stays_frozen(billing_stack: Billi
 
 def _gateway_cli(stack: BillingStack, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "GATEWAY_STATE_DIR": str(stack.gateway.settings.state_dir), "GATEWAY_LOG_JSON": "false"}
-    return subprocess.run([sys.executable, "-m", "gateway", *args], cwd=REPO, env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "gateway", *args], cwd=REPO_ROOT, env=env, capture_output=True,
                           text=True, timeout=120)
