@@ -10,7 +10,16 @@ import cbor2
 from devnet.ledger.address import address_to_text
 from devnet.ledger.cborscan import CborScanError, array_items, decode_array, decode_map, head, map_items
 from devnet.ledger.native import NativeScript, NativeScriptError
-from devnet.ledger.strict import TxDecodeError, check_metadata, decode_multiasset, decode_value_raw, require, unique
+from devnet.ledger.strict import (
+    TxDecodeError,
+    check_metadata,
+    decode_multiasset,
+    decode_value_raw,
+    require,
+    same_bytes,
+    unique,
+    value_from_decoded,
+)
 from devnet.ledger.types import LedgerRejection, OutRef, Tx, TxOut
 
 __all__ = ["MAX_TX_CBOR_BYTES", "TxDecodeError", "decode_output", "decode_tx"]
@@ -84,22 +93,15 @@ def _check_address(address: Any) -> None:
             f"a header-0x{address[0]:02x} address must be {expected} bytes, not {len(address)}")
 
 
-def _plain_coin(raw: bytes, value: Any, entries: int) -> bool:
-    """True when cbor2's reading can be trusted as is: an ada-only value, no bignum tag byte anywhere in the
-    output (cbor2 turns tags 2/3 into ints) and, for a map, as many entries as its one-byte head declares
-    (cbor2 keeps the last of two equal keys). Most outputs take this path and skip the byte walk."""
-    return (isinstance(value, int) and not isinstance(value, bool) and 0xC2 not in raw and 0xC3 not in raw
-            and (entries < 0 or raw[0] == 0xA0 + entries))
-
-
 def _output_fields(raw: bytes, obj: Any) -> tuple[Any, bytes | None, dict[int, Any]]:
-    """(address, the value's original bytes or None for a plain coin, datum/script fields) of an output."""
+    """(address, the value's original bytes or None when cbor2's reading of the whole output can be trusted
+    (``strict.same_bytes``), datum/script fields) of an output."""
     if isinstance(obj, (list, tuple)):
         require(len(obj) in (2, 3), "a legacy output must be [address, value, datum hash?]")
         extra = {2: [0, obj[2]]} if len(obj) == 3 else {}
-        return obj[0], None if _plain_coin(raw, obj[1], -1) else array_items(raw)[0][1], extra
+        return obj[0], None if same_bytes(obj, raw) else array_items(raw)[0][1], extra
     require(isinstance(obj, dict), "an output must be an array or a map")
-    if 0 in obj and 1 in obj and set(obj) <= _OUTPUT_KEYS and _plain_coin(raw, obj[1], len(obj)):
+    if 0 in obj and 1 in obj and set(obj) <= _OUTPUT_KEYS and same_bytes(obj, raw):
         return obj[0], None, {k: obj[k] for k in (2, 3) if k in obj}
     pairs = map_items(raw)[0]  # raw (key, value) spans: no decoder merges a repeated key here
     keys = [_small_key(key) for key, _ in pairs]
@@ -142,8 +144,7 @@ def decode_output(raw: bytes, obj: Any = None) -> TxOut:
                 "a script reference must be tag 24 bytes")
         script_ref = ref.value
     _check_address(address)
-    lovelace, assets = ((_uint(obj[1], "a coin amount"), {}) if value_raw is None
-                        else decode_value_raw(value_raw))
+    lovelace, assets = value_from_decoded(obj[1]) if value_raw is None else decode_value_raw(value_raw)
     try:
         text = address_to_text(address)
     except ValueError as exc:
@@ -254,7 +255,7 @@ def _decode(buf: bytes) -> Tx:
     aux_hash = body.get(7)
     require(aux_hash is None or (isinstance(aux_hash, bytes) and len(aux_hash) == 32),
             "the auxiliary data hash must be 32 bytes")
-    mint = decode_multiasset(raw_body[9], mint=True) if 9 in raw_body else {}
+    mint = decode_multiasset(raw_body[9], mint=True, decoded=body[9]) if 9 in raw_body else {}
     required = [h.hex() for h in _body_set(body, raw_body, 14, lambda h: _as_bytes(h, 28, "a required signer"))]
     network_id = body.get(15)
     require(network_id is None or network_id in (0, 1), "the network id must be 0 or 1")

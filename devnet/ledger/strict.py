@@ -21,7 +21,10 @@ import cbor2
 
 from devnet.ledger.cborscan import CborScanError, array_items, head, map_items
 
-__all__ = ["TxDecodeError", "check_metadata", "decode_multiasset", "decode_value_raw", "require", "unique"]
+__all__ = [
+    "TxDecodeError", "check_metadata", "decode_multiasset", "decode_value_raw", "require", "same_bytes", "unique",
+    "value_from_decoded",
+]
 
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 _UINT64_END = 1 << 64
@@ -67,8 +70,30 @@ def _map_items(raw: bytes) -> list[tuple[bytes, bytes]]:
     return pairs
 
 
-def decode_multiasset(raw: bytes, *, mint: bool) -> dict[str, dict[str, int]]:
-    """A multi-asset map (an output's, or the mint with signed Int64 quantities) from its original bytes."""
+def same_bytes(decoded: Any, raw: bytes) -> bool:
+    """True when cbor2 writes ``decoded`` back as exactly ``raw``: then nothing was merged (two equal keys
+    would write back one entry fewer) and no integer was a bignum (cbor2 writes small ints untagged), so
+    the decoded value can be checked as is. Anything else takes the byte walk."""
+    try:
+        return cbor2.dumps(decoded) == raw
+    except (cbor2.CBOREncodeError, TypeError, ValueError):
+        return False
+
+
+def _quantity(qty: int, *, mint: bool) -> int:
+    if mint:
+        require(_INT64_MIN <= qty <= _INT64_MAX, f"overflow when decoding mint field: {qty}")
+        require(qty != 0, "mint field cannot be 0 (zero)")
+    else:
+        require(0 < qty < _UINT64_END, f"an output's asset quantity must be positive, got {qty}")
+    return qty
+
+
+def decode_multiasset(raw: bytes, *, mint: bool, decoded: Any = None) -> dict[str, dict[str, int]]:
+    """A multi-asset map (an output's, or the mint with signed Int64 quantities) from its original bytes;
+    ``decoded`` is cbor2's reading of them, used when it writes back to the same bytes."""
+    if isinstance(decoded, dict) and same_bytes(decoded, raw):
+        return _multiasset_decoded(decoded, mint=mint)
     policies: dict[str, dict[str, int]] = {}
     for policy_raw, names_raw in _map_items(raw):
         policy = _bytes_item(policy_raw)
@@ -81,19 +106,31 @@ def decode_multiasset(raw: bytes, *, mint: bool) -> dict[str, dict[str, int]]:
             name = _bytes_item(name_raw)
             require(len(name) <= 32, "an asset name must be at most 32 bytes")
             require(name.hex() not in bucket, "duplicate asset name in a multi-asset map")
-            qty = _int_head(qty_raw, "an asset quantity")
-            if mint:
-                require(_INT64_MIN <= qty <= _INT64_MAX, f"overflow when decoding mint field: {qty}")
-                require(qty != 0, "mint field cannot be 0 (zero)")
-            else:
-                require(0 < qty < _UINT64_END, f"an output's asset quantity must be positive, got {qty}")
-            bucket[name.hex()] = qty
+            bucket[name.hex()] = _quantity(_int_head(qty_raw, "an asset quantity"), mint=mint)
         policies[policy.hex()] = bucket
     return policies
 
 
-def decode_value_raw(raw: bytes) -> tuple[int, dict[str, dict[str, int]]]:
-    """An output value (a coin, or ``[coin, multi-asset]``) from its original bytes."""
+def _multiasset_decoded(decoded: dict[Any, Any], *, mint: bool) -> dict[str, dict[str, int]]:
+    policies: dict[str, dict[str, int]] = {}
+    for policy, names in decoded.items():
+        require(isinstance(policy, bytes) and len(policy) == 28, "a policy id must be 28 bytes")
+        require(isinstance(names, dict), "a policy's assets must be a map")
+        require(bool(names), "Empty Assets are not allowed (a policy with no asset names)")
+        bucket: dict[str, int] = {}
+        for name, qty in names.items():
+            require(isinstance(name, bytes) and len(name) <= 32, "an asset name must be at most 32 bytes")
+            require(isinstance(qty, int) and not isinstance(qty, bool), "an asset quantity must be an integer")
+            bucket[name.hex()] = _quantity(qty, mint=mint)
+        policies[policy.hex()] = bucket
+    return policies
+
+
+def decode_value_raw(raw: bytes, decoded: Any = None) -> tuple[int, dict[str, dict[str, int]]]:
+    """An output value (a coin, or ``[coin, multi-asset]``) from its original bytes (``decoded``: cbor2's
+    reading of them, trusted when it writes back to the same bytes)."""
+    if decoded is not None and same_bytes(decoded, raw):
+        return value_from_decoded(decoded)
     if raw[:1] and raw[0] >> 5 == 0:
         return _int_head(raw, "a coin amount"), {}
     items, end = array_items(raw)
@@ -101,6 +138,17 @@ def decode_value_raw(raw: bytes) -> tuple[int, dict[str, dict[str, int]]]:
     coin = _int_head(items[0], "a coin amount")
     require(coin >= 0, "a coin amount must be unsigned")
     return coin, decode_multiasset(items[1], mint=False)
+
+
+def value_from_decoded(decoded: Any) -> tuple[int, dict[str, dict[str, int]]]:
+    """An output value from cbor2's reading, for bytes that ``same_bytes`` vouched for."""
+    if isinstance(decoded, int) and not isinstance(decoded, bool):
+        require(0 <= decoded < _UINT64_END, "a coin amount must be an unsigned 64-bit integer")
+        return decoded, {}
+    require(isinstance(decoded, list) and len(decoded) == 2 and isinstance(decoded[0], int)
+            and not isinstance(decoded[0], bool) and 0 <= decoded[0] < _UINT64_END
+            and isinstance(decoded[1], dict), "a value must be a coin or [coin, multi-asset]")
+    return decoded[0], _multiasset_decoded(decoded[1], mint=False)
 
 
 def check_metadata(raw: bytes) -> None:
