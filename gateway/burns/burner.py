@@ -37,11 +37,11 @@ from gateway.burns.metrics import BATCHES, ERRORS, IN_FLIGHT, LANES, TOKENS_BURN
 from gateway.burns.signer import SignerClient, SignerError, SignerIdentity, SignerRefusal, SignerUnavailable
 from gateway.burns.treasury import TreasuryGuard
 from gateway.burns.txbuild import BurnInput, BurnNotBuildable, FeeParams, signed_tx
-from gateway.credits.ledger import Ledger
+from gateway.credits.ledger import BurnIntent, Ledger
 from gateway.lib.db import Database
 from gateway.settings import GatewaySettings
 from gateway.web3.chain import Chain, ChainTip, LedgerRefusal, TxState, TxStatus
-from gateway.web3.errors import ChainError
+from gateway.web3.errors import ChainError, ChainUnavailable
 
 __all__ = ["CRASH_ENV", "Burner"]
 
@@ -50,7 +50,7 @@ CRASH_ENV = "CREATORPASS_TEST_BURN_CRASH_AT"
 IDENTITY_TTL_S = 60.0
 WATCH_CHUNK = 256
 # Refusals after which the same bytes can never be signed: build them again with a fresh TTL.
-REBUILD_REFUSALS = {"TTL_EXPIRED", "TTL_TOO_FAR", "SLOT_OUT_OF_SYNC", "FEE_OVER_CAP"}
+REBUILD_REFUSALS = {"TTL_EXPIRED", "TTL_TOO_FAR", "SLOT_OUT_OF_SYNC"}
 
 
 def _crash_point(step: str) -> None:
@@ -81,11 +81,14 @@ class Burner:
                 delay_s, self.last_error = 0.0, ""
             except asyncio.CancelledError:
                 raise
-            except (SignerError, ChainError) as exc:
+            except Exception as exc:  # every failure backs off: never a tight loop, never a dead burner
                 delay_s = min(max(delay_s * 2, 0.5), self.settings.burn_retry_max_s)
                 self.last_error = f"{type(exc).__name__}: {exc}"
-                ERRORS.labels("round", "unavailable" if isinstance(exc, SignerUnavailable) else "error").inc()
-                log.warning("burn_round_failed", error=self.last_error, retry_in_s=delay_s,
+                expected = isinstance(exc, (SignerError, ChainError, ChainUnavailable))
+                ERRORS.labels("round", "unavailable" if isinstance(exc, (SignerUnavailable, ChainUnavailable))
+                              else "error").inc()
+                log.warning("burn_round_failed", error=self.last_error[:500], retry_in_s=delay_s,
+                            exc_info=not expected,
                             hint="check that the signer (GATEWAY_SIGNER_TARGET) and the indexer "
                                  "(GATEWAY_INDEXER_TARGET) are up; intents wait in the outbox")
                 self._identity = None
@@ -164,6 +167,7 @@ class Burner:
             if refusal.reason in REBUILD_REFUSALS and not batch.supersedes:
                 await self._refresh_built(batch, identity, params, slot, refusal)
             else:
+                self._identity = None  # caps may have changed: read them again next round
                 await self._fail(batch, "sign", "refused", f"{refusal.reason}: {refusal.detail}")
             return
         if sig.tx_id != batch.tx_id:
@@ -192,6 +196,8 @@ class Burner:
         await self.db.write(lambda c: store.replace_built(c, batch.id, built.tx_id, built.body, built.aux,
                                                           built.fee, built.ttl_slot, outputs, now))
         log.info("burn_rebuilt_before_signing", batch=batch.id, reason=refusal.reason, tx_id=built.tx_id)
+        # Counted as a failed attempt: a signer that keeps refusing fresh bytes is retried with backoff.
+        await self._fail(batch, "sign", "refused_rebuilt", f"{refusal.reason}: {refusal.detail}")
 
     async def _inputs_of(self, batch: store.Batch) -> list[BurnInput]:
         found = await self.chain.utxos_by_ref(batch.inputs)
@@ -332,13 +338,13 @@ class Burner:
         claimed = await self.db.read(_claimed_inputs)
         reserve = _Reserve(self.chain, identity, lanes, claimed)
         ttl = self.ttl_for(identity, slot)
-        plans: list[planner.Plan] = []
+        # Batches take the outbox strictly in order (what one batch could not take goes to the next), so
+        # the cursor (the highest batched seq) never passes an intent that was left behind.
         if missing:
             split = await reserve.take_all()
             if split:
                 numbers = [n for n in range(self.settings.burn_lanes) if n not in {x.lane for x in lanes}][:missing]
-                plans.append(planner.Plan(numbers, split, pending[:cap]))
-                pending = pending[cap:]
+                pending = await self._emit(planner.Plan(numbers, split, pending[:cap]), pending, identity, params, ttl)
         if free and pending:
             refs = [(lane.utxo_tx, lane.utxo_index) for lane in free]
             on_chain = {(u.tx_id, u.index): u for u in await self.chain.utxos_by_ref(refs)}
@@ -348,17 +354,22 @@ class Burner:
                     continue
                 inputs = [BurnInput(utxo.tx_id, utxo.index, utxo.value)]
                 inputs += await self._top_up(identity, utxo.value, cap, reserve)
-                plans.append(planner.Plan([lane.lane], inputs, pending[:cap]))
-                pending = pending[cap:]
-        for plan in plans:
-            batch = planner.new_batch(plan, identity, params, ttl)
-            if batch is None:
-                continue
-            await self._insert(batch)
-            BATCHES.labels("built").inc()
-            log.info("burn_built", batch=batch.id, lane=batch.lane, count=len(batch.generation_ids),
-                     tx_id=batch.tx_id, lanes_out=len(batch.lane_outputs))
-            _crash_point("built")
+                pending = await self._emit(planner.Plan([lane.lane], inputs, pending[:cap]), pending, identity,
+                                           params, ttl)
+
+    async def _emit(self, plan: planner.Plan, pending: list[BurnIntent], identity: SignerIdentity,
+                    params: FeeParams, ttl: int) -> list[BurnIntent]:
+        """Build and persist one batch; returns the intents still waiting (the head of ``pending`` it took
+        is removed; all of it stays when nothing could be built)."""
+        batch = planner.new_batch(plan, identity, params, ttl)
+        if batch is None:
+            return pending
+        await self._insert(batch)
+        BATCHES.labels("built").inc()
+        log.info("burn_built", batch=batch.id, lane=batch.lane, count=len(batch.generation_ids),
+                 tx_id=batch.tx_id, lanes_out=len(batch.lane_outputs))
+        _crash_point("built")
+        return pending[len(batch.generation_ids):]
 
     async def _top_up(self, identity: SignerIdentity, value: Value, cap: int,
                       reserve: _Reserve) -> list[BurnInput]:

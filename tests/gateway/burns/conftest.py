@@ -35,7 +35,7 @@ from tests.support.indexer_fixture import IndexerProcess
 from tests.support.process import ManagedProcess
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-TREASURY_TOKENS = 5_000
+TREASURY_TOKENS = 600
 TREASURY_LOVELACE = 400_000_000
 CONFIRMATIONS = 3
 
@@ -81,8 +81,9 @@ class GatewayProcess(ManagedProcess):
     def log_text(self) -> str:
         return Path(self._log.name).read_text(errors="replace")
 
-    def call(self, method: str, path: str, body: Any = None, token: str = "") -> tuple[int, Any]:
-        headers = {"Content-Type": "application/json"}
+    def call(self, method: str, path: str, body: Any = None, token: str = "",
+             extra_headers: dict[str, str] | None = None) -> tuple[int, Any]:
+        headers = {"Content-Type": "application/json", **(extra_headers or {})}
         if token:
             headers["Authorization"] = f"Bearer {token}"
         data = None if body is None else json.dumps(body).encode()
@@ -92,6 +93,10 @@ class GatewayProcess(ManagedProcess):
                 return reply.status, json.loads(reply.read())
         except urllib.error.HTTPError as err:
             return err.code, json.loads(err.read() or b"{}")
+
+    def call_text(self, path: str) -> tuple[int, str]:
+        with urllib.request.urlopen(self.url + path, timeout=30) as reply:
+            return reply.status, reply.read().decode()
 
 
 @dataclass

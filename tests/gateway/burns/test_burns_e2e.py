@@ -7,6 +7,7 @@ the real ledger (purchase, hold, post), as the card path writes them.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -136,3 +137,80 @@ async def test_rollback_of_the_burn_block_burns_again_exactly_once(stack: Stack,
         stack.gateway.stop()
         stack.gateway.start()
     await burned_exactly_once(stack, ids, before)
+
+
+def unsettled_in_outbox(stack: Stack, ids: list[str]) -> int:
+    return len(ids) - settled(stack, ids)
+
+
+async def test_signer_down_loses_nothing_and_recovers(stack: Stack) -> None:
+    user, _ = stack.new_user()
+    before = stack.treasury_tokens()
+    stack.signer.stop()
+    try:
+        ids = await spend(stack, user, 10, "signer-down")
+        wait_for(lambda: "burner retrying" in str(health_of_burns(stack).get("detail")), 30, "degraded health")
+        assert unsettled_in_outbox(stack, ids) == len(ids)
+    finally:
+        stack.start_signer()
+    await burned_exactly_once(stack, ids, before)
+    wait_for(lambda: health_of_burns(stack)["detail"] == "ok", 30, "health back to ok")
+
+
+async def test_indexer_down_loses_nothing_and_recovers(stack: Stack) -> None:
+    user, _ = stack.new_user()
+    before = stack.treasury_tokens()
+    stack.indexer.stop()
+    try:
+        ids = await spend(stack, user, 10, "indexer-down")
+        wait_for(lambda: "burner retrying" in str(health_of_burns(stack).get("detail")), 30, "degraded health")
+        assert unsettled_in_outbox(stack, ids) == len(ids)
+    finally:
+        stack.indexer.start()
+    await burned_exactly_once(stack, ids, before)
+
+
+async def test_signer_refusal_is_retried_with_backoff_until_allowed(stack: Stack) -> None:
+    user, _ = stack.new_user()
+    before = stack.treasury_tokens()
+    stack.signer.stop()
+    stack.start_signer(SIGNER_MAX_TOKENS_PER_TX="1", SIGNER_MAX_TOKENS_PER_DAY="1")  # today's burns exceed it
+    try:
+        ids = await spend(stack, user, 10, "refused")
+        wait_for(lambda: "_OVER_CAP" in stack.gateway.log_text(), 30, "the refusal in the log")
+        time.sleep(2)
+        assert unsettled_in_outbox(stack, ids) == len(ids)
+        refusals = stack.gateway.log_text().count("_OVER_CAP")
+        assert refusals < 20  # backoff, not a tight loop
+    finally:
+        stack.signer.stop()
+        stack.start_signer()
+    await burned_exactly_once(stack, ids, before)
+
+
+async def test_treasury_exhausted_refuses_card_generations_then_recovers(stack: Stack) -> None:
+    user, token = stack.new_user()
+    remaining = stack.treasury_tokens()
+    ids = await spend(stack, user, remaining + 15, "exhaust")
+    try:
+        wait_for(lambda: settled(stack, ids) == remaining, 60, "every token burned")
+    except AssertionError:
+        print(stack.gateway.log_text()[-6000:])
+        print(batches_for(stack, ids), settled(stack, ids), remaining)
+        raise
+    wait_for(lambda: "treasury low" in str(health_of_burns(stack)["detail"]), 30, "low-treasury health")
+    time.sleep(1)
+    assert settled(stack, ids) == remaining  # the 15 wait in the outbox, none lost
+    await stack.ledger().credit_purchase(user_id=user, credits=1, key=f"test:gen:{user}")
+    status, body = stack.gateway.call("POST", "/v1/generations", {"prompt": "a lighthouse"}, token=token,
+                                      extra_headers={"Idempotency-Key": "treasury-low-1"})
+    assert status == 503 and body["code"] == "treasury_low", body
+    _, metrics = stack.gateway.call_text("/metrics")
+    assert "gateway_burn_treasury_low 1.0" in metrics
+
+    asset = f"{stack.identity.policy_id}.{stack.identity.asset.asset_name}"
+    stack.devnet.fund(stack.identity.custodial_address, 50_000_000, {asset: 100})
+    wait_for(lambda: settled(stack, ids) == len(ids), 90, "the waiting intents burned after the top-up")
+    wait_for(lambda: health_of_burns(stack)["detail"] == "ok", 30, "health back to ok")
+    result = stack.gateway_cli("reconcile", "--json")
+    assert result.returncode == 0, result.stdout
