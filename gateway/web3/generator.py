@@ -7,6 +7,7 @@ quotes, balances) in a build without the generations domain; confirm then fails 
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 import msgspec
@@ -50,7 +51,10 @@ class GenerationsPaidGenerator:
     async def run(self, *, owner: str, prompt: str, params: dict[str, Any], payment: PaymentLike) -> list[str]:
         principal = _principal(owner)
         quote_id = payment.quote.id  # type: ignore[attr-defined]
-        row = await self.generations.create(principal, _request(prompt, params), f"web3:{quote_id}",
+        # One generation per run: the quote runner runs a quote once at a time, and after a restart the
+        # interrupted generation (left to its payment domain by the generations recovery) is replaced.
+        key = f"web3:{quote_id}:{secrets.token_hex(4)}"
+        row = await self.generations.create(principal, _request(prompt, params), key,
                                             payment=lambda _generation_id: payment)
         await self.generations.wait(row.id)
         final = await self.generations.get(principal, row.id)

@@ -91,3 +91,27 @@ def test_submit_through_server_with_real_images(gateway_process: GatewayProcess,
         status, view = gateway_process.json("GET", f"/v1/web3/quotes/{quote['quote_id']}")
     assert view["state"] == "delivered", view
     assert _image(gateway_process, view["image_urls"][0]).startswith(PNG_MAGIC)
+
+
+def test_kill_9_while_waiting_for_depth_still_delivers(gateway_process: GatewayProcess,
+                                                       chain_stack: ChainStack) -> None:
+    wallet = TestWallet()
+    chain_stack.fund(wallet)
+    status, quote = gateway_process.json("POST", "/v1/web3/quotes",
+                                         json_body={"prompt": "a lantern", "address": wallet.bech32})
+    assert status == 201, quote
+    status, body = gateway_process.json("POST", f"/v1/web3/quotes/{quote['quote_id']}/submit",
+                                        json_body={"witness_set": wallet.sign_tx(quote["tx_id"])})
+    assert status == 202 and body["state"] == "waiting", body
+    gateway_process.kill()
+    chain_stack.devnet.blocks(MIN_CONFIRMATIONS)  # the payment reaches its depth while the gateway is down
+    gateway_process.restart()
+    deadline = time.monotonic() + 60
+    view: dict[str, object] = {"state": "waiting"}
+    while view["state"] not in ("delivered", "failed", "expired"):
+        assert time.monotonic() < deadline, view
+        time.sleep(0.1)
+        status, view = gateway_process.json("GET", f"/v1/web3/quotes/{quote['quote_id']}")
+    assert view["state"] == "delivered", view
+    urls = view["image_urls"]
+    assert isinstance(urls, list) and _image(gateway_process, urls[0]).startswith(PNG_MAGIC)
