@@ -214,3 +214,32 @@ async def test_treasury_exhausted_refuses_card_generations_then_recovers(stack: 
     wait_for(lambda: health_of_burns(stack)["detail"] == "ok", 30, "health back to ok")
     result = stack.gateway_cli("reconcile", "--json")
     assert result.returncode == 0, result.stdout
+
+
+async def test_burn_expired_after_rollback_is_rebuilt_and_resigned(stack: Stack) -> None:
+    """The rolled-back tx's TTL passes while the gateway is down: the burner rebuilds it from the same
+    inputs and the signer re-signs the same ids (its re-sign rule); only the new tx lands."""
+    from gateway.web3.chain import GrpcChain, TxState
+
+    stack.gateway.stop()
+    stack.gateway.start(GATEWAY_BURN_CONFIRMATIONS="30", GATEWAY_BURN_TTL_SLOTS="8")
+    user, _ = stack.new_user()
+    before = stack.treasury_tokens()
+    ids = await spend(stack, user, 12, "expire")
+    confirmed = wait_for(lambda: [b for b in batches_for(stack, ids) if b["state"] == "confirmed"], 60,
+                         "a confirmed burn")
+    old = {b["tx_id"] for b in batches_for(stack, ids)}
+    stack.gateway.stop()
+    chain = GrpcChain(stack.indexer.grpc_target)
+    try:
+        status = await chain.tx_status(confirmed[0]["tx_id"])
+        assert status.state == TxState.CONFIRMED
+        stack.devnet.rollback(status.depth + 1, drop_transactions=True)
+        wait_for(lambda: stack.devnet.info()["tip"]["slot"] > status.block_slot + 10, 30, "the TTL to pass")
+    finally:
+        await chain.close()
+    stack.gateway.start()
+    wait_for(lambda: all_final(stack, ids), 90, "every intent in a final batch")
+    assert old - {b["tx_id"] for b in batches_for(stack, ids)}, "a rebuilt tx replaced an expired one"
+    assert "burn_expired_rebuilt" in stack.gateway.log_text()
+    await burned_exactly_once(stack, ids, before)
