@@ -15,7 +15,11 @@ import sqlite3
 import sys
 from typing import Any
 
+from psycopg import Error as PsycopgError
+from psycopg_pool import PoolTimeout
+
 from gateway.cli import COMMANDS
+from gateway.credits.domain import is_postgres_url
 from gateway.credits.ledger import Ledger, ReconcileReport
 from gateway.credits.reconcile import EXTRA_CHECKS
 from gateway.credits.sqlite_store import SqliteLedger
@@ -74,10 +78,31 @@ async def _open_and_reconcile(settings: GatewaySettings) -> tuple[dict[str, Any]
         db.close()
 
 
+async def _open_postgres_and_reconcile(settings: GatewaySettings) -> tuple[dict[str, Any], str]:
+    from gateway.credits.postgres_store import PostgresLedger
+
+    ledger = await PostgresLedger.open(settings.database_url, run_migrations=False, max_size=2)
+    try:
+        async with (await ledger.pool()).connection() as conn:
+            cur = await conn.execute("SELECT to_regclass('credit_entries') IS NOT NULL")
+            row = await cur.fetchone()
+        if not row or not row[0]:
+            raise LookupError("the database has no ledger tables (the gateway has not run on it yet)")
+        where = settings.database_url.split("@")[-1]  # never print the credentials part of the URL
+        return await run_reconcile(settings, ledger), f"postgresql://…@{where}"
+    finally:
+        await ledger.close()
+
+
 def _run(settings: GatewaySettings, args: argparse.Namespace) -> int:
-    if settings.database_url.startswith(("postgresql://", "postgres://")):
-        print("reconcile: the PostgreSQL ledger is not available in this build", file=sys.stderr)
-        return 2
+    if is_postgres_url(settings.database_url):
+        try:
+            result, where = asyncio.run(_open_postgres_and_reconcile(settings))
+        except (LookupError, OSError, PsycopgError, PoolTimeout) as exc:
+            print(f"reconcile: cannot read the ledger: {exc}", file=sys.stderr)
+            return 2
+        print(json.dumps(result, sort_keys=True) if args.json else render_text(result, where))
+        return 0 if result["ok"] else 1
     if not settings.sqlite_path.exists():
         print(f"reconcile: no database at {settings.sqlite_path}", file=sys.stderr)
         return 2

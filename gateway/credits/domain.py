@@ -12,7 +12,7 @@ from gateway.credits.schema import MIGRATIONS
 from gateway.credits.sqlite_store import SqliteLedger
 from gateway.server.container import Container, HealthResult
 
-__all__ = ["MIGRATIONS", "ROUTES", "install", "sweep_once"]
+__all__ = ["MIGRATIONS", "ROUTES", "install", "is_postgres_url", "open_ledger", "sweep_once"]
 
 log = get_logger("gateway.credits")
 ROUTES: list[Any] = []
@@ -38,10 +38,28 @@ async def sweep_once(ledger: Ledger) -> int:
     return total
 
 
+def is_postgres_url(url: str) -> bool:
+    return url.startswith(("postgresql://", "postgres://"))
+
+
+async def open_ledger(container: Container) -> Ledger:
+    """PostgreSQL when ``GATEWAY_DATABASE_URL`` names it (its pool closed at shutdown), else the SQLite
+    ledger on the gateway's own database."""
+    url = container.settings.database_url
+    if not is_postgres_url(url):
+        return SqliteLedger(container.db)
+    from gateway.credits.postgres_store import PostgresLedger
+
+    ledger = await PostgresLedger.open(url)
+    container.on_shutdown(ledger.close)
+    log.info("credit_ledger_backend", backend="postgresql")
+    return ledger
+
+
 async def install(container: Container) -> None:
     ledger = container.find(Ledger)  # type: ignore[type-abstract]
     if ledger is None:
-        ledger = container.provide(Ledger, SqliteLedger(container.db))  # type: ignore[type-abstract]
+        ledger = container.provide(Ledger, await open_ledger(container))  # type: ignore[type-abstract]
     interval_s = container.settings.sweep_interval_s
 
     async def sweeper() -> None:

@@ -52,10 +52,10 @@ class CrashingDatabase(Database):
         self.acks.flush()
         os.kill(os.getpid(), signal.SIGKILL)
 
-    def write_sync(self, fn: Callable[[Any], T]) -> T:
+    def write_sync(self, fn: Callable[[Any], T], **options: Any) -> T:
         crash = self.armed
         if crash is None:
-            return super().write_sync(fn)
+            return super().write_sync(fn, **options)
         statements = [0]
 
         def tick() -> None:
@@ -70,7 +70,7 @@ class CrashingDatabase(Database):
             return result
 
         try:
-            result = super().write_sync(body)
+            result = super().write_sync(body, **options)
         except BaseException:
             self.die("rolled_back")
             raise

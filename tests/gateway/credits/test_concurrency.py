@@ -1,5 +1,6 @@
 """Concurrency: holds racing for the last credits, from one process and from several connections at
-once (SQLite's file lock is what separate processes share), and post racing the hold's expiry."""
+once (SQLite's file lock is what separate processes share; PostgreSQL replicas with their own pools),
+and post racing the hold's expiry on another connection's sweeper."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ import time
 from pathlib import Path
 
 from gateway.credits.ledger import HoldExpired, InsufficientCredits
+from gateway.credits.postgres_store import PostgresLedger
+from gateway.credits.service import LedgerService
 from gateway.credits.sqlite_store import SqliteLedger
 from gateway.lib.db import Database
-from tests.gateway.credits.conftest import open_db
+from tests.gateway.credits.conftest import MakeLedger, open_db
 
 
-async def test_50_concurrent_holds_on_10_credits_exactly_10_succeed(ledger: SqliteLedger) -> None:
+async def test_50_concurrent_holds_on_10_credits_exactly_10_succeed(ledger: LedgerService) -> None:
     await ledger.credit_purchase(user_id="u1", credits=10, key="stripe:pi:1")
     results = await asyncio.gather(
         *(ledger.hold(user_id="u1", generation_id=f"g{i}", timeout_s=60) for i in range(50)),
@@ -110,3 +113,73 @@ async def test_post_racing_expiry_resolves_each_hold_once(tmp_path: Path) -> Non
     report = await ledger.reconcile()
     assert report.ok, report.breaches
     db.close()
+
+
+# -- PostgreSQL: several "replicas" (own pools) on one database, truly concurrent transactions ---------
+
+async def _replicas(first: PostgresLedger, count: int) -> list[PostgresLedger]:
+    return [await PostgresLedger.open(first.url, run_migrations=False, max_size=4) for _ in range(count)]
+
+
+async def test_postgres_replicas_racing_for_10_credits_never_overspend(make_ledger: MakeLedger) -> None:
+    first = await make_ledger("postgres")
+    assert isinstance(first, PostgresLedger)
+    await first.credit_purchase(user_id="u1", credits=10, key="stripe:pi:1")
+    replicas = await _replicas(first, 5)
+    try:
+        async def attempt(replica: PostgresLedger, gen: str) -> str:
+            try:
+                await replica.hold(user_id="u1", generation_id=gen, timeout_s=60)
+            except InsufficientCredits:
+                return "refused"
+            await replica.post(gen)
+            return "posted"
+
+        results = await asyncio.gather(*(attempt(replicas[i % 5], f"g{i}") for i in range(50)))
+        # the same 50 generations again through other replicas: replays, never a second spend
+        again = await asyncio.gather(*(replicas[(i + 1) % 5].hold(user_id="u1", generation_id=f"g{i}", timeout_s=60)
+                                       for i in range(50) if results[i] == "posted"))
+    finally:
+        for replica in replicas:
+            await replica.close()
+    assert results.count("posted") == 10 and results.count("refused") == 40
+    assert all(h.state == "posted" for h in again)
+    balance = await first.balance("u1")
+    assert (balance.spent, balance.pending, balance.available) == (10, 0, 0)
+    report = await first.reconcile()
+    assert report.ok, report.breaches
+
+
+async def test_postgres_post_racing_a_sweeping_replica(make_ledger: MakeLedger) -> None:
+    first = await make_ledger("postgres")
+    assert isinstance(first, PostgresLedger)
+    ledger = PostgresLedger(first.url)  # real clock (the fixture's clock does not move)
+    [sweeper] = await _replicas(first, 1)
+    await ledger.credit_purchase(user_id="u1", credits=200, key="stripe:pi:1")
+    holds = [await ledger.hold(user_id="u1", generation_id=f"g{i}", timeout_s=0.02 + 0.002 * i) for i in range(40)]
+    deadline = time.time() + 1.0
+
+    async def sweep() -> None:
+        while time.time() < deadline:
+            await sweeper.void_expired()
+
+    async def post_all() -> dict[str, int]:
+        outcomes = {"posted": 0, "expired": 0}
+        for hold in holds:
+            try:
+                posted = await ledger.post(hold.generation_id)
+                assert posted.resolved_at is not None and posted.resolved_at < posted.expires_at
+                outcomes["posted"] += 1
+            except HoldExpired:
+                outcomes["expired"] += 1
+        return outcomes
+
+    try:
+        outcomes, _ = await asyncio.gather(post_all(), sweep())
+    finally:
+        await sweeper.close()
+    assert sum(outcomes.values()) == 40
+    balance = await ledger.balance("u1")
+    assert (balance.spent, balance.pending) == (outcomes["posted"], 0)
+    report = await ledger.reconcile()
+    assert report.ok, report.breaches

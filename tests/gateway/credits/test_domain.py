@@ -12,6 +12,7 @@ from litestar.testing import AsyncTestClient
 
 from gateway.credits.domain import install, sweep_once
 from gateway.credits.ledger import Ledger
+from gateway.credits.postgres_store import PostgresLedger
 from gateway.credits.sqlite_store import SqliteLedger
 from gateway.lib.db import Database
 from gateway.server.container import Container
@@ -19,6 +20,7 @@ from gateway.server.core import build_app
 from gateway.server.domains import all_migrations
 from gateway.settings import GatewaySettings
 from tests.gateway.credits.conftest import FakeClock
+from tests.gateway.credits.pg_server import PostgresServer
 
 
 def _settings(tmp_path: Path, **overrides: Any) -> GatewaySettings:
@@ -74,3 +76,20 @@ async def test_install_keeps_a_provided_ledger_and_health_sees_a_stuck_sweeper(t
     assert await sweep_once(provided) == 1
     assert not (await container.health_checks["credits"]()).degraded
     db.close()
+
+
+async def test_the_app_on_postgres(tmp_path: Path, pg_server: PostgresServer) -> None:
+    built = await build_app(_settings(tmp_path, database_url=pg_server.new_schema()))
+    ledger = built.container.get(Ledger)  # type: ignore[type-abstract]
+    assert isinstance(ledger, PostgresLedger)
+    async with AsyncTestClient(app=built.app):
+        await ledger.credit_purchase(user_id="u1", credits=1, key="stripe:pi:1")
+        await ledger.hold(user_id="u1", generation_id="g1", timeout_s=0.05)
+
+        async def swept() -> bool:
+            hold = await ledger.get_hold("g1")
+            return hold is not None and hold.state == "voided"
+
+        await _wait_for(swept)
+        assert (await ledger.balance("u1")).available == 1
+    assert not ledger._pools  # the shutdown hook closed the pools

@@ -1,21 +1,19 @@
 """The storage refuses what the ledger promises never to do: UPDATE or DELETE of money rows, a hold
-resolved twice, a second resolution entry, impossible amounts. Written with raw sqlite3 to prove the
-refusal is the database's, not the Python code's."""
+resolved twice, a second resolution entry, impossible amounts. Written with a raw connection (sqlite3,
+psycopg) to prove the refusal is the database's, not the Python code's; on both backends."""
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import pytest
 
-from gateway.credits.sqlite_store import SqliteLedger
-from gateway.lib.db import Database
+from gateway.credits.service import LedgerService
+from tests.gateway.credits.conftest import MakeLedger
+from tests.gateway.credits.raw import REFUSED, Raw
 
 
-@pytest.fixture
-async def raw(ledger: SqliteLedger, db: Database) -> Iterator[sqlite3.Connection]:
+async def _populate(ledger: LedgerService) -> None:
     await ledger.credit_purchase(user_id="u1", credits=5, key="stripe:pi:1")
     await ledger.hold(user_id="u1", generation_id="g1", timeout_s=60)
     await ledger.post("g1")
@@ -24,7 +22,12 @@ async def raw(ledger: SqliteLedger, db: Database) -> Iterator[sqlite3.Connection
     await ledger.hold(user_id="u1", generation_id="g3", timeout_s=60)
     await ledger.settle_burn(key="burn:1", generation_ids=["g1"], tx_id="tx1")
     await ledger.set_frozen("u1", False, reason="", key="op:1")
-    conn = sqlite3.connect(Path(db.path), isolation_level=None)
+
+
+@pytest.fixture
+async def raw(ledger: LedgerService) -> AsyncIterator[Raw]:
+    await _populate(ledger)
+    conn = Raw(ledger)
     yield conn
     conn.close()
 
@@ -41,11 +44,11 @@ async def raw(ledger: SqliteLedger, db: Database) -> Iterator[sqlite3.Connection
     "UPDATE credit_freezes SET frozen = 1",
     "DELETE FROM credit_freezes",
 ])
-async def test_money_rows_are_append_only(raw: sqlite3.Connection, statement: str) -> None:
-    before = raw.execute("SELECT COUNT(*), SUM(amount) FROM credit_entries").fetchone()
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+async def test_money_rows_are_append_only(raw: Raw, statement: str) -> None:
+    before = raw.one("SELECT COUNT(*), SUM(amount) FROM credit_entries")
+    with pytest.raises(REFUSED, match="append-only"):
         raw.execute(statement)
-    assert raw.execute("SELECT COUNT(*), SUM(amount) FROM credit_entries").fetchone() == before
+    assert raw.one("SELECT COUNT(*), SUM(amount) FROM credit_entries") == before
 
 
 @pytest.mark.parametrize(("statement", "message"), [
@@ -58,31 +61,44 @@ async def test_money_rows_are_append_only(raw: sqlite3.Connection, statement: st
     ("DELETE FROM credit_holds WHERE generation_id = 'g3'", "never deleted"),
     ("DELETE FROM credit_accounts", "never deleted"),
 ])
-async def test_holds_change_once_and_nothing_is_deleted(raw: sqlite3.Connection, statement: str,
+async def test_holds_change_once_and_nothing_is_deleted(raw: Raw, statement: str,
                                                         message: str) -> None:
-    with pytest.raises(sqlite3.IntegrityError, match=message):
+    with pytest.raises(REFUSED, match=message):
         raw.execute(statement)
 
 
-async def test_a_pending_hold_may_move_once(raw: sqlite3.Connection) -> None:
+async def test_a_pending_hold_may_move_once(raw: Raw) -> None:
     raw.execute("UPDATE credit_holds SET state = 'voided', reason = 'x' WHERE generation_id = 'g3'")
-    with pytest.raises(sqlite3.IntegrityError, match="exactly once"):
+    with pytest.raises(REFUSED, match="exactly once"):
         raw.execute("UPDATE credit_holds SET state = 'posted' WHERE generation_id = 'g3'")
 
 
-async def test_a_second_resolution_entry_and_bad_amounts_are_refused(raw: sqlite3.Connection) -> None:
-    hold_entry = raw.execute("SELECT id FROM credit_entries WHERE key = 'hold:g1'").fetchone()[0]
+async def test_a_second_resolution_entry_and_bad_amounts_are_refused(raw: Raw) -> None:
+    hold_entry = raw.one("SELECT id FROM credit_entries WHERE key = 'hold:g1'")[0]
     insert = ("INSERT INTO credit_entries (key, kind, debit_account, credit_account, amount, pending_id, created_at)"
               " VALUES (?, ?, 'user:u1', 'burn:outbox', ?, ?, 0)")
-    with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
+    with pytest.raises(REFUSED, match=r"(?i)unique"):
         raw.execute(insert, ("void:again", "void", 1, hold_entry))
-    with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
+    with pytest.raises(REFUSED, match=r"(?i)unique"):
         raw.execute(insert, ("hold:g1", "hold", 1, None))
-    with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+    with pytest.raises(REFUSED, match=r"(?i)check"):
         raw.execute(insert, ("neg", "hold", -1, None))
-    with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+    with pytest.raises(REFUSED, match=r"(?i)check"):
         raw.execute(insert, ("post-without-hold", "post", 1, None))
-    with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+    with pytest.raises(REFUSED, match=r"(?i)check"):
         raw.execute(insert, ("weird-kind", "gift", 1, None))
-    with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+    with pytest.raises(REFUSED, match=r"(?i)check"):
         raw.execute("UPDATE credit_accounts SET debits_pending = -1")
+
+
+async def test_postgres_refuses_truncate_of_entries(make_ledger: MakeLedger) -> None:
+    ledger = await make_ledger("postgres")  # SQLite has no TRUNCATE; its DELETE is refused above
+    await _populate(ledger)
+    raw = Raw(ledger)
+    try:
+        for table in ("credit_entries", "burn_intents"):
+            with pytest.raises(REFUSED, match="append-only"):
+                raw.execute(f"TRUNCATE {table} CASCADE")
+        assert raw.one("SELECT COUNT(*) FROM credit_entries")[0] == 7
+    finally:
+        raw.close()

@@ -1,4 +1,4 @@
-"""Every ledger method and result code, on the real SQLite ledger."""
+"""Every ledger method and result code, on both backends (SQLite, PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -13,19 +13,19 @@ from gateway.credits.ledger import (
     IdempotencyConflict,
     InsufficientCredits,
 )
-from gateway.credits.sqlite_store import SqliteLedger
 from gateway.credits.results import BurnAlreadySettled, BurnIntentNotFound
+from gateway.credits.service import LedgerService
 from gateway.credits.validation import LedgerInputError
 from tests.gateway.credits.conftest import FakeClock
 
 
-async def _funded(ledger: SqliteLedger, user: str = "u1", credits: int = 10) -> None:
+async def _funded(ledger: LedgerService, user: str = "u1", credits: int = 10) -> None:
     await ledger.credit_purchase(user_id=user, credits=credits, key=f"stripe:pi:{user}")
 
 
 # -- purchases ---------------------------------------------------------------------------------------
 
-async def test_purchase_credits_the_user_from_clearing(ledger: SqliteLedger) -> None:
+async def test_purchase_credits_the_user_from_clearing(ledger: LedgerService) -> None:
     entry = await ledger.credit_purchase(user_id="u1", credits=10, key="stripe:pi:1", reference={"pack": "pack10"})
     assert (entry.kind, entry.debit_account, entry.credit_account, entry.amount) == (
         "purchase", "stripe:clearing", "user:u1", 10)
@@ -35,14 +35,14 @@ async def test_purchase_credits_the_user_from_clearing(ledger: SqliteLedger) -> 
     assert not balance.frozen
 
 
-async def test_purchase_replay_returns_the_first_entry_and_credits_once(ledger: SqliteLedger) -> None:
+async def test_purchase_replay_returns_the_first_entry_and_credits_once(ledger: LedgerService) -> None:
     first = await ledger.credit_purchase(user_id="u1", credits=10, key="stripe:pi:1")
     again = await ledger.credit_purchase(user_id="u1", credits=10, key="stripe:pi:1", reference={"via": "webhook"})
     assert again == first
     assert (await ledger.balance("u1")).available == 10
 
 
-async def test_purchase_key_reused_for_another_amount_is_a_conflict(ledger: SqliteLedger) -> None:
+async def test_purchase_key_reused_for_another_amount_is_a_conflict(ledger: LedgerService) -> None:
     await ledger.credit_purchase(user_id="u1", credits=10, key="stripe:pi:1")
     with pytest.raises(IdempotencyConflict):
         await ledger.credit_purchase(user_id="u1", credits=20, key="stripe:pi:1")
@@ -54,12 +54,12 @@ async def test_purchase_key_reused_for_another_amount_is_a_conflict(ledger: Sqli
     assert (await ledger.balance("u2")).available == 0
 
 
-async def test_unknown_user_has_a_zero_balance(ledger: SqliteLedger) -> None:
+async def test_unknown_user_has_a_zero_balance(ledger: LedgerService) -> None:
     balance = await ledger.balance("nobody")
     assert (balance.credited, balance.spent, balance.pending, balance.available, balance.frozen) == (0, 0, 0, 0, False)
 
 
-async def test_reversal_may_take_the_balance_below_zero(ledger: SqliteLedger) -> None:
+async def test_reversal_may_take_the_balance_below_zero(ledger: LedgerService) -> None:
     await _funded(ledger, credits=2)
     await ledger.hold(user_id="u1", generation_id="g1", timeout_s=60)
     await ledger.post("g1")
@@ -75,7 +75,7 @@ async def test_reversal_may_take_the_balance_below_zero(ledger: SqliteLedger) ->
 
 # -- freezes -----------------------------------------------------------------------------------------
 
-async def test_frozen_account_refuses_holds_until_unfrozen(ledger: SqliteLedger) -> None:
+async def test_frozen_account_refuses_holds_until_unfrozen(ledger: LedgerService) -> None:
     await _funded(ledger)
     balance = await ledger.set_frozen("u1", True, reason="dispute_open", key="stripe:evt:dp1")
     assert balance.frozen and balance.frozen_reason == "dispute_open"
@@ -90,14 +90,14 @@ async def test_frozen_account_refuses_holds_until_unfrozen(ledger: SqliteLedger)
         await ledger.set_frozen("u1", True, reason="x", key="stripe:evt:dp2")
 
 
-async def test_freezing_an_unknown_user_creates_a_frozen_empty_account(ledger: SqliteLedger) -> None:
+async def test_freezing_an_unknown_user_creates_a_frozen_empty_account(ledger: LedgerService) -> None:
     balance = await ledger.set_frozen("new", True, reason="manual", key="op:1")
     assert balance.frozen and balance.available == 0
 
 
 # -- holds -------------------------------------------------------------------------------------------
 
-async def test_hold_reserves_and_counts_as_pending(ledger: SqliteLedger, clock: FakeClock) -> None:
+async def test_hold_reserves_and_counts_as_pending(ledger: LedgerService, clock: FakeClock) -> None:
     await _funded(ledger, credits=3)
     hold = await ledger.hold(user_id="u1", generation_id="g1", amount=2, timeout_s=60)
     assert (hold.state, hold.amount, hold.created_at, hold.expires_at) == ("pending", 2, clock.now, clock.now + 60)
@@ -107,7 +107,7 @@ async def test_hold_reserves_and_counts_as_pending(ledger: SqliteLedger, clock: 
     assert await ledger.get_hold("missing") is None
 
 
-async def test_hold_replay_returns_the_existing_hold(ledger: SqliteLedger, clock: FakeClock) -> None:
+async def test_hold_replay_returns_the_existing_hold(ledger: LedgerService, clock: FakeClock) -> None:
     await _funded(ledger, credits=1)
     first = await ledger.hold(user_id="u1", generation_id="g1", timeout_s=60)
     clock.advance(5)
@@ -121,7 +121,7 @@ async def test_hold_replay_returns_the_existing_hold(ledger: SqliteLedger, clock
         await ledger.hold(user_id="u1", generation_id="g1", amount=2, timeout_s=60)
 
 
-async def test_hold_without_enough_credits_is_402_and_writes_nothing(ledger: SqliteLedger) -> None:
+async def test_hold_without_enough_credits_is_402_and_writes_nothing(ledger: LedgerService) -> None:
     with pytest.raises(InsufficientCredits) as refused:
         await ledger.hold(user_id="u1", generation_id="g1", timeout_s=60)
     assert refused.value.status == 402 and refused.value.detail == INSUFFICIENT_CREDITS_MESSAGE
@@ -137,7 +137,7 @@ async def test_hold_without_enough_credits_is_402_and_writes_nothing(ledger: Sql
 
 # -- post ----------------------------------------------------------------------------------------------
 
-async def test_post_spends_and_writes_the_burn_intent(ledger: SqliteLedger, clock: FakeClock) -> None:
+async def test_post_spends_and_writes_the_burn_intent(ledger: LedgerService, clock: FakeClock) -> None:
     await _funded(ledger, credits=2)
     await ledger.hold(user_id="u1", generation_id="g1", timeout_s=60)
     clock.advance(3)
@@ -151,13 +151,13 @@ async def test_post_spends_and_writes_the_burn_intent(ledger: SqliteLedger, cloc
     assert len(await ledger.outbox()) == 1
 
 
-async def test_post_unknown_hold_is_404(ledger: SqliteLedger) -> None:
+async def test_post_unknown_hold_is_404(ledger: LedgerService) -> None:
     with pytest.raises(HoldNotFound) as missing:
         await ledger.post("nope")
     assert missing.value.status == 404
 
 
-async def test_post_of_a_voided_hold_is_409(ledger: SqliteLedger) -> None:
+async def test_post_of_a_voided_hold_is_409(ledger: LedgerService) -> None:
     await _funded(ledger)
     await ledger.hold(user_id="u1", generation_id="g1", timeout_s=60)
     await ledger.void("g1", reason="inference_failed")
@@ -167,7 +167,7 @@ async def test_post_of_a_voided_hold_is_409(ledger: SqliteLedger) -> None:
     assert await ledger.outbox() == []
 
 
-async def test_post_after_expiry_voids_it_and_raises_hold_expired(ledger: SqliteLedger, clock: FakeClock) -> None:
+async def test_post_after_expiry_voids_it_and_raises_hold_expired(ledger: LedgerService, clock: FakeClock) -> None:
     await _funded(ledger, credits=1)
     await ledger.hold(user_id="u1", generation_id="g1", timeout_s=60)
     clock.advance(60)  # expires_at is exclusive: at expires_at the hold is already expired
@@ -184,7 +184,7 @@ async def test_post_after_expiry_voids_it_and_raises_hold_expired(ledger: Sqlite
 
 # -- void ----------------------------------------------------------------------------------------------
 
-async def test_void_releases_once(ledger: SqliteLedger, clock: FakeClock) -> None:
+async def test_void_releases_once(ledger: LedgerService, clock: FakeClock) -> None:
     await _funded(ledger, credits=1)
     await ledger.hold(user_id="u1", generation_id="g1", timeout_s=60)
     voided = await ledger.void("g1", reason="safety_filtered")
@@ -193,7 +193,7 @@ async def test_void_releases_once(ledger: SqliteLedger, clock: FakeClock) -> Non
     assert (await ledger.balance("u1")).available == 1
 
 
-async def test_void_of_a_posted_hold_is_409_and_unknown_is_404(ledger: SqliteLedger) -> None:
+async def test_void_of_a_posted_hold_is_409_and_unknown_is_404(ledger: LedgerService) -> None:
     await _funded(ledger)
     await ledger.hold(user_id="u1", generation_id="g1", timeout_s=60)
     await ledger.post("g1")
@@ -204,7 +204,7 @@ async def test_void_of_a_posted_hold_is_409_and_unknown_is_404(ledger: SqliteLed
     assert (await ledger.balance("u1")).spent == 1
 
 
-async def test_void_expired_sweeps_only_due_holds(ledger: SqliteLedger, clock: FakeClock) -> None:
+async def test_void_expired_sweeps_only_due_holds(ledger: LedgerService, clock: FakeClock) -> None:
     await _funded(ledger, credits=5)
     for i, timeout in enumerate((10, 20, 30)):
         await ledger.hold(user_id="u1", generation_id=f"g{i}", timeout_s=timeout)
@@ -222,7 +222,7 @@ async def test_void_expired_sweeps_only_due_holds(ledger: SqliteLedger, clock: F
 
 # -- outbox and burn settlement ------------------------------------------------------------------------
 
-async def test_outbox_pages_and_settle_burn_drains_it(ledger: SqliteLedger) -> None:
+async def test_outbox_pages_and_settle_burn_drains_it(ledger: LedgerService) -> None:
     await _funded(ledger, credits=5)
     for i in range(4):
         await ledger.hold(user_id="u1", generation_id=f"g{i}", timeout_s=60)
@@ -269,7 +269,7 @@ async def test_outbox_pages_and_settle_burn_drains_it(ledger: SqliteLedger) -> N
     lambda lg: lg.settle_burn(key="k", generation_ids=[], tx_id="t"),
     lambda lg: lg.settle_burn(key="k", generation_ids=["a", "a"], tx_id="t"),
 ])
-async def test_bad_arguments_are_400_and_write_nothing(ledger: SqliteLedger, call) -> None:  # type: ignore[no-untyped-def]
+async def test_bad_arguments_are_400_and_write_nothing(ledger: LedgerService, call) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(LedgerInputError) as bad:
         await call(ledger)
     assert bad.value.status == 400

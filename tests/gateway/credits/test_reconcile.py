@@ -1,4 +1,4 @@
-"""``reconcile()`` finds each kind of breach written behind the ledger's back, and
+"""``reconcile()`` finds each kind of breach written behind the ledger's back (both backends), and
 ``python -m gateway reconcile`` exits 0 / 1 / 2 with a text or JSON report."""
 
 from __future__ import annotations
@@ -9,23 +9,27 @@ import os
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 import gateway.credits.cli  # noqa: F401  (registers the command)
 from gateway.cli import COMMANDS
+from gateway.credits.postgres_store import PostgresLedger
 from gateway.credits.reconcile import EXTRA_CHECKS, CheckResult, register_check
+from gateway.credits.service import LedgerService
 from gateway.credits.sqlite_store import SqliteLedger
 from gateway.lib.db import Database
 from gateway.server.domains import all_migrations
 from gateway.settings import GatewaySettings
+from tests.gateway.credits.conftest import MakeLedger
+from tests.gateway.credits.raw import Raw
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
-async def _populate(ledger: SqliteLedger) -> None:
+async def _populate(ledger: LedgerService) -> None:
     await ledger.credit_purchase(user_id="u1", credits=5, key="stripe:pi:1")
     await ledger.credit_purchase(user_id="u2", credits=1, key="stripe:pi:2")
     for gen in ("g1", "g2", "g3"):
@@ -39,14 +43,14 @@ async def _populate(ledger: SqliteLedger) -> None:
 
 
 @pytest.fixture
-async def raw(ledger: SqliteLedger, db: Database) -> Iterator[sqlite3.Connection]:
+async def raw(ledger: LedgerService) -> AsyncIterator[Raw]:
     await _populate(ledger)
-    conn = sqlite3.connect(db.path, isolation_level=None)
+    conn = Raw(ledger)
     yield conn
     conn.close()
 
 
-async def test_a_clean_ledger_reconciles_with_totals(ledger: SqliteLedger, raw: sqlite3.Connection) -> None:
+async def test_a_clean_ledger_reconciles_with_totals(ledger: LedgerService, raw: Raw) -> None:
     report = await ledger.reconcile()
     assert report.ok and report.breaches == []
     assert report.totals["credits_spent"] == 2
@@ -75,7 +79,7 @@ BREACHES = {
     "overspent user": ([
         (_ENTRY, ("hold:gz", "hold", "user:u2", "burn:outbox", 4, None)),
         "INSERT INTO credit_holds (generation_id, user_id, amount, entry_id, created_at, expires_at)"
-        " VALUES ('gz', 'u2', 4, last_insert_rowid(), 0, 9e9)",
+        " SELECT 'gz', 'u2', 4, id, 0, 9e9 FROM credit_entries WHERE key = 'hold:gz'",
         "UPDATE credit_accounts SET debits_pending = debits_pending + 4 WHERE user_id = 'u2'",
     ], "below zero"),
     "settlement without its entry amount": ([
@@ -86,9 +90,9 @@ BREACHES = {
 
 
 @pytest.mark.parametrize("name", sorted(BREACHES))
-async def test_each_breach_is_reported(ledger: SqliteLedger, raw: sqlite3.Connection, name: str) -> None:
+async def test_each_breach_is_reported(ledger: LedgerService, raw: Raw, name: str) -> None:
     statements, expected = BREACHES[name]
-    hold_g4 = raw.execute("SELECT entry_id FROM credit_holds WHERE generation_id = 'g4'").fetchone()[0]
+    hold_g4 = raw.one("SELECT entry_id FROM credit_holds WHERE generation_id = 'g4'")[0]
     for statement in statements:
         if isinstance(statement, tuple):
             sql, params = statement
@@ -118,10 +122,9 @@ def _cli(state_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 async def test_cli_exit_codes_and_reports(state_dir: Path, tmp_path: Path) -> None:
-    ok = _cli(state_dir)
+    ok = _cli(state_dir, "--json")
     assert ok.returncode == 0, ok.stderr
-    assert ok.stdout.startswith("reconcile OK") and "credits_spent" in ok.stdout
-    as_json = json.loads(_cli(state_dir, "--json").stdout)
+    as_json = json.loads(ok.stdout)
     assert as_json["ok"] is True and as_json["totals"]["credits_spent"] == 2
 
     conn = sqlite3.connect(state_dir / "gateway.sqlite3", isolation_level=None)
@@ -130,8 +133,6 @@ async def test_cli_exit_codes_and_reports(state_dir: Path, tmp_path: Path) -> No
     bad = _cli(state_dir)
     assert bad.returncode == 1
     assert "reconcile FAILED" in bad.stdout and "user u1: balance row" in bad.stdout
-    bad_json = _cli(state_dir, "--json")
-    assert bad_json.returncode == 1 and json.loads(bad_json.stdout)["ok"] is False
 
     missing = _cli(tmp_path / "nowhere")
     assert missing.returncode == 2 and "no database" in missing.stderr
@@ -166,9 +167,33 @@ def test_registered_checks_extend_the_report(state_dir: Path, extra_checks: None
     assert run(settings, argparse.Namespace(json=True)) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["totals"]["burns.burned_on_chain"] == 1 and result["checks"]["burns"]["ok"]
+    assert run(settings, argparse.Namespace(json=False)) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("reconcile OK") and "check burns: ok" in text and "credits_spent" in text
     register_check("burns", _chain_short)
     assert run(settings, argparse.Namespace(json=False)) == 1
     assert "[burns] settled 1 but 0 burned" in capsys.readouterr().out
     register_check("burns", _chain_down)
     assert run(settings, argparse.Namespace(json=False)) == 1
     assert "check failed to run: ConnectionError" in capsys.readouterr().out
+
+
+async def test_cli_on_postgres(make_ledger: MakeLedger, tmp_path: Path) -> None:
+    ledger = await make_ledger("postgres")
+    assert isinstance(ledger, PostgresLedger)
+    await _populate(ledger)
+    url = ledger.url
+    env = {**os.environ, "GATEWAY_STATE_DIR": str(tmp_path), "GATEWAY_DATABASE_URL": url}
+    command = [sys.executable, "-m", "gateway", "reconcile", "--json"]
+    ok = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    result = json.loads(ok.stdout)
+    # Other domains' registered checks run too and decide the exit code with the ledger's own.
+    assert result["checks"]["ledger"] == {"ok": True, "breaches": []}, ok.stderr
+    assert ok.returncode == (0 if result["ok"] else 1)
+    assert result["totals"]["credits_spent"] == 2
+    raw = Raw(ledger)
+    raw.execute("UPDATE credit_accounts SET credits_posted = credits_posted + 1 WHERE user_id = 'u2'")
+    raw.close()
+    bad = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1
+    assert "user u2: balance row" in " ".join(json.loads(bad.stdout)["checks"]["ledger"]["breaches"])
