@@ -54,8 +54,11 @@ class GenerationsPaidGenerator:
         # One generation per run: the quote runner runs a quote once at a time, and after a restart the
         # interrupted generation (left to its payment domain by the generations recovery) is replaced.
         key = f"web3:{quote_id}:{secrets.token_hex(4)}"
-        row = await self.generations.create(principal, _request(prompt, params), key,
-                                            payment=lambda _generation_id: payment)
+        def bound(generation_id: str) -> Any:
+            bind = getattr(payment, "bind_generation", None)
+            return bind(generation_id, self.generations.events_url(generation_id)) if bind else payment
+
+        row = await self.generations.create(principal, _request(prompt, params), key, payment=bound)
         await self.generations.wait(row.id)
         final = await self.generations.get(principal, row.id)
         if final.status != "succeeded":

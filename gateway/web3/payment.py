@@ -71,7 +71,13 @@ class QuotePayment:
         self.expect = Expectation(quote.id, terms.pay_to, terms.asset, terms.price, quote.ttl_slot)
         self.known_body = tx_id == quote.tx_id
         self.accepted = accepted and self.known_body  # we submitted it and the node took it into its mempool
+        self.generation: tuple[str, str] | None = None  # (generation id, its SSE events URL), once known
         self.depth = 0
+
+    def bind_generation(self, generation_id: str, events_url: str) -> QuotePayment:
+        """Called by the generator when it creates the generation: recorded on the quote at authorize."""
+        self.generation = (generation_id, events_url)
+        return self
 
     async def _statuses(self) -> AsyncGenerator[TxStatus, None]:
         queue: asyncio.Queue[TxStatus] = asyncio.Queue(maxsize=64)
@@ -116,6 +122,8 @@ class QuotePayment:
             raise PaymentNotValid(problem)
 
     async def authorize(self) -> None:
+        if self.generation is not None:
+            await self.store.set_generation(self.quote.id, *self.generation)
         if self.accepted:
             return
         statuses = self._statuses()

@@ -175,7 +175,8 @@ class QuoteService:
 
     def view(self, quote: QuoteRow) -> dict[str, Any]:
         return {"quote_id": quote.id, "state": quote.state, "tx_id": quote.paid_tx_id or quote.tx_id,
-                "expires_at": _iso(quote.expires_at), "image_urls": quote.image_urls, "error": quote.error}
+                "expires_at": _iso(quote.expires_at), "image_urls": quote.image_urls, "error": quote.error,
+                "generation_id": quote.generation_id, "events_url": quote.events_url}
 
     async def status(self, quote_id: str, principal: Principal | None) -> dict[str, Any]:
         return self.view(await self._owned(quote_id, principal))

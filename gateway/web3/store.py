@@ -55,13 +55,17 @@ MIGRATIONS = [
             redeemed_at REAL NOT NULL
         )
     """),
+    Migration("web3:0002-quote-generation", """
+        ALTER TABLE web3_quotes ADD COLUMN generation_id TEXT;
+        ALTER TABLE web3_quotes ADD COLUMN events_url TEXT
+    """),
 ]
 
 _QUOTE_COLUMNS = ("id, owner, address, prompt, params_json, tx_cbor, tx_id, fee, signers, ttl_slot, expires_at, "
-                  "created_at, state, paid_tx_id, image_urls_json, error")
+                  "created_at, state, paid_tx_id, image_urls_json, error, generation_id, events_url")
 # Built once from the constant column list above (no input reaches these strings).
 _SELECT_QUOTE = f"SELECT {_QUOTE_COLUMNS} FROM web3_quotes"  # noqa: S608
-_INSERT_QUOTE = f"INSERT INTO web3_quotes ({_QUOTE_COLUMNS}) VALUES ({', '.join('?' * 16)})"  # noqa: S608
+_INSERT_QUOTE = f"INSERT INTO web3_quotes ({_QUOTE_COLUMNS}) VALUES ({', '.join('?' * 18)})"  # noqa: S608
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,8 @@ class QuoteRow:
     paid_tx_id: str | None
     image_urls: list[str] | None
     error: str | None
+    generation_id: str | None = None  # the generations domain's job (its SSE stream is events_url)
+    events_url: str | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> QuoteRow:
@@ -91,6 +97,7 @@ class QuoteRow:
             frozenset(bytes.fromhex(s) for s in row["signers"].split(",") if s), row["ttl_slot"],
             row["expires_at"], row["created_at"], row["state"], row["paid_tx_id"],
             json.loads(row["image_urls_json"]) if row["image_urls_json"] else None, row["error"],
+            row["generation_id"], row["events_url"],
         )
 
 
@@ -145,7 +152,7 @@ class Web3Store:
                 _INSERT_QUOTE,
                 (quote.id, quote.owner, quote.address, quote.prompt, json.dumps(quote.params, sort_keys=True),
                  quote.tx_cbor, quote.tx_id, quote.fee, ",".join(sorted(s.hex() for s in quote.signers)),
-                 quote.ttl_slot, quote.expires_at, quote.created_at, quote.state, None, None, None))
+                 quote.ttl_slot, quote.expires_at, quote.created_at, quote.state, None, None, None, None, None))
 
         await self.db.write(add)
 
@@ -207,6 +214,13 @@ class Web3Store:
                          (state, json.dumps(image_urls) if image_urls is not None else None, error, quote_id))
 
         await self.db.write(finish)
+
+    async def set_generation(self, quote_id: str, generation_id: str, events_url: str) -> None:
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute("UPDATE web3_quotes SET generation_id = ?, events_url = ? WHERE id = ?",
+                         (generation_id, events_url, quote_id))
+
+        await self.db.write(write)
 
     async def waiting_quotes(self, limit: int = 1000) -> list[QuoteRow]:
         def read(conn: sqlite3.Connection) -> list[QuoteRow]:

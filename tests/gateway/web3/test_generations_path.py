@@ -67,7 +67,9 @@ async def test_images_released_by_the_job_runner_only_at_depth(chain_stack: Chai
             await asyncio.sleep(0.02)
         assert inference.requests and inference.requests[0].prompt == "a tide pool"
         await gw.blocks(MIN_CONFIRMATIONS - 1)
-        assert (await gw.state(quote["quote_id"]))["image_urls"] is None
+        waiting = await gw.state(quote["quote_id"])
+        assert waiting["image_urls"] is None
+        assert waiting["events_url"] == f"http://studio.test/v1/generations/{waiting['generation_id']}/events"
         await gw.blocks(1)
         view = await gw.wait_state(quote["quote_id"], {"delivered", "failed"})
         assert view["state"] == "delivered", view
