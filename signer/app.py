@@ -130,7 +130,9 @@ async def _serve_grpc(settings: SignerSettings, core: SignerCore,
     try:
         await relay.listen(socket_path, MAIN_ENDPOINT)
         if core.mint_ceremony_enabled:
-            await relay.listen(socket_path.parent / settings.mint_ceremony_socket, CEREMONY_ENDPOINT)
+            # 0600: only the signer's own user (the operator running the ceremony) may connect, never the
+            # gateway, which has the directory's group.
+            await relay.listen(socket_path.parent / settings.mint_ceremony_socket, CEREMONY_ENDPOINT, 0o600)
     except BaseException:
         await relay.close()
         await server.stop(0)

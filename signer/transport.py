@@ -114,11 +114,12 @@ class PeerCredRelay:
                 if stale.is_socket() and stale.lstat().st_uid == os.geteuid():
                     stale.unlink()
 
-    async def listen(self, path: Path, endpoint: str) -> None:
-        """Accept callers on ``path`` (inside the socket directory) as ``endpoint``."""
+    async def listen(self, path: Path, endpoint: str, mode: int = SOCKET_MODE) -> None:
+        """Accept callers on ``path`` (inside the socket directory) as ``endpoint``; ``mode`` 0600 keeps the
+        directory's group (the gateway) out."""
         if path.parent.resolve() != self.socket_dir.resolve():
             raise ValueError(f"{path} must be inside the socket directory {self.socket_dir}")
-        sock, identity = bind_unix_socket(path, mode=SOCKET_MODE, dir_mode=SOCKET_DIR_MODE)
+        sock, identity = bind_unix_socket(path, mode=mode, dir_mode=SOCKET_DIR_MODE)
         loop = asyncio.get_running_loop()
         server = await loop.create_unix_server(lambda: self._accept(endpoint), sock=sock)
         self._servers.append((server, path, identity))

@@ -166,7 +166,9 @@ def _refused(call: Callable[[], Any]) -> int:
 def test_mint_ceremony_on_its_own_socket_for_the_stated_quantity(running: Callable[..., SignerProcess]) -> None:
     """Item 7: the operator states the quantity; only the ceremony socket mints, exactly that, once."""
     proc = running(args=("--mint-ceremony", "10"))
-    ceremony_target = "unix:" + str(Path(proc.target[len("unix:"):]).parent / "ceremony.sock")
+    ceremony_path = Path(proc.target[len("unix:"):]).parent / "ceremony.sock"
+    assert ceremony_path.stat().st_mode & 0o777 == 0o600  # the gateway (the directory's group) cannot connect
+    ceremony_target = f"unix:{ceremony_path}"
     channel, stub = stub_for(proc)
     with channel, grpc.insecure_channel(ceremony_target) as ceremony_channel:
         ceremony = signer_pb2_grpc.SignerServiceStub(ceremony_channel)
