@@ -55,8 +55,12 @@ class WalletAuthService:
                                        challenge.expires_at.timestamp())
         return {"payload": challenge.payload_hex, "expires_at": challenge.expires_at_iso}
 
-    async def verify(self, address_text: str, signature: str, key: str, client: str = "") -> Any:
-        """Check the signature completely, spend the challenge once, and issue a wallet session."""
+    async def verify(self, address_text: str, signature: str, key: str, client: str = "",
+                     link_to: Principal | None = None) -> Any:
+        """Check the signature completely, spend the challenge once, and issue a wallet session.
+
+        ``link_to``: a signed-in card account (the caller's bearer token) the wallet session is linked to,
+        so it can also spend that account's credits."""
         address = self._address(address_text)
         if self.limiter is not None:
             await self.limiter.hit([f"wallet-verify:ip:{client}"], what="wallet sign-in")
@@ -76,4 +80,7 @@ class WalletAuthService:
         if nonce is None or not await self.store.use_challenge(nonce, address.bech32, now):
             raise InvalidSignature("the signed payload is not an open challenge for this address"
                                    " (unknown, expired or already used): ask for a new one")
+        if link_to is not None and link_to.kind == "user":
+            return await self.sessions.issue(Principal(kind="wallet", subject=address.bech32, email=link_to.email,
+                                                       linked_user_id=link_to.subject))
         return await self.sessions.issue(Principal(kind="wallet", subject=address.bech32))

@@ -39,10 +39,12 @@ class WalletAuthController(Controller):
                         address: str = Parameter(max_length=200)) -> dict[str, str]:
         return await wallet_auth.challenge(address, _client(request))
 
-    @post("/verify", status_code=200, summary="Check signData over the challenge; a session for the address")
+    @post("/verify", status_code=200,
+          summary="Check signData over the challenge; a session for the address (linked to the bearer's account)")
     async def verify(self, data: JSONBody[VerifyRequest], wallet_auth: NamedDependency[WalletAuthService],
-                     request: Request[Any, Any, Any]) -> Any:
-        return await wallet_auth.verify(data.address, data.signature, data.key, _client(request))
+                     request: Request[Any, Any, Any], optional_principal: NamedDependency[Principal | None]) -> Any:
+        return await wallet_auth.verify(data.address, data.signature, data.key, _client(request),
+                                        link_to=optional_principal)
 
 
 class WalletController(Controller):

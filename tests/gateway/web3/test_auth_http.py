@@ -11,7 +11,7 @@ from litestar.testing import AsyncTestClient
 from gateway.accounts.principal import Principal
 from gateway.accounts.tokens import TokenService
 from gateway.server.core import GatewayApp
-from tests.gateway.conftest import MakeGateway
+from tests.gateway.conftest import MakeGateway, signup
 from tests.gateway.web3.conftest import ASSET
 from tests.gateway.web3.wallet import TestWallet
 
@@ -94,3 +94,18 @@ async def test_challenges_are_rate_limited(make_gateway: MakeGateway) -> None:
         statuses = [(await client.get("/v1/auth/wallet/challenge", params={"address": wallet.bech32})).status_code
                     for _ in range(4)]
         assert statuses == [200, 200, 200, 429]
+
+
+async def test_wallet_session_linked_to_the_signed_in_card_account(auth_app: GatewayApp) -> None:
+    wallet = TestWallet()
+    async with AsyncTestClient(app=auth_app.app) as client:
+        account = await signup(client, "linked@example.com")
+        challenge = await _challenge(client, wallet)
+        response = await client.post("/v1/auth/wallet/verify", headers=account["headers"],
+                                     json={"address": wallet.bech32, **wallet.sign_data(challenge["payload"])})
+        assert response.status_code == 200, response.text
+        tokens = auth_app.container.get(TokenService)
+        principal = tokens.verify(response.json()["access_token"])
+        user = tokens.verify(account["access_token"])
+        assert principal.kind == "wallet" and principal.subject == wallet.bech32
+        assert principal.linked_user_id == user.subject and principal.user_id == user.subject
