@@ -161,7 +161,7 @@ class GenerateArtController(Controller):
                 raise ServiceUnavailable("Wallet payments are not enabled on this gateway", code="web3_disabled")
             return await wallet.generate_art(msgspec.json.decode(await request.body()), optional_principal)
         row = await generations.create(optional_principal, GenerationRequest(prompt=body.prompt),
-                                       f"generate-art:{uuid.uuid4().hex}")
+                                       f"generate-art:{uuid.uuid4().hex}", fresh_key=True)
         waiter = asyncio.ensure_future(generations.wait(row.id))
         gone = asyncio.ensure_future(_disconnected(request))
         try:

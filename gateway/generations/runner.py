@@ -151,11 +151,14 @@ class JobRunner:
         )
         delivered: list[ImageRow] = []
         flagged = 0
+        running: asyncio.Future[None] | None = None
         try:
             async for event in self.inference.generate(request):
                 if not job.accepted.done():
                     job.accepted.set_result(None)
-                    await self.db.write(lambda conn: Repository.set_status(conn, row.id, "running", now_us()))
+                    # Not awaited: the status is informative and the next write queues behind it.
+                    running = asyncio.ensure_future(self.db.write(
+                        lambda conn: Repository.set_status(conn, row.id, "running", now_us()), durable=False))
                     self._publish(row.id, "running")
                 if isinstance(event, Progress):
                     if event.stage == "queued":
@@ -183,6 +186,9 @@ class JobRunner:
         except InferenceFailed as exc:
             raise _Failure(f"inference_{exc.reason}",
                            "The image generator failed; you were not charged") from None
+        finally:
+            if running is not None:
+                await running
         if not delivered:
             if flagged:
                 raise _Failure("safety_filtered", "Every image was withheld by the safety filter; you were not charged")
@@ -191,7 +197,8 @@ class JobRunner:
 
     async def _finish(self, job: Job, delivered: list[ImageRow]) -> None:
         row = job.row
-        await self.db.write(lambda conn: Repository.record_images(conn, row.id, delivered, now_us()))
+        # Not fsynced on its own: the post that follows is, and makes this earlier WAL frame durable too.
+        await self.db.write(lambda conn: Repository.record_images(conn, row.id, delivered, now_us()), durable=False)
         try:
             await job.payment.wait_until_releasable()
             await job.payment.capture([image.index for image in delivered])
@@ -200,7 +207,8 @@ class JobRunner:
                            "The generation outlived its credit hold; you were not charged") from None
         except GatewayError as exc:
             raise _Failure(exc.code, exc.detail) from None
-        await self.db.write(lambda conn: Repository.set_status(conn, row.id, "succeeded", now_us()))
+        # A lost 'succeeded' (power cut) is redone by the recovery: images recorded + hold posted.
+        await self.db.write(lambda conn: Repository.set_status(conn, row.id, "succeeded", now_us()), durable=False)
         log.info("generation_succeeded", generation_id=row.id, images=len(delivered), payment=job.payment.kind)
         await self._announce(row.id, "done")
 
@@ -212,17 +220,18 @@ class JobRunner:
             # The hold stays pending and the sweeper voids it at its timeout: still not charged.
             log.exception("generation_release_failed", generation_id=row.id)
         if failure.forget:
-            await self.db.write(lambda conn: Repository.delete_unstarted(conn, row.id))
+            await self.db.write(lambda conn: Repository.delete_unstarted(conn, row.id), durable=False)
             if not job.accepted.done():
                 job.accepted.set_exception(InferenceBusy())
             return
         await self.db.write(lambda conn: Repository.set_status(
-            conn, row.id, "failed", now_us(), error_code=failure.code, error=failure.message))
+            conn, row.id, "failed", now_us(), error_code=failure.code, error=failure.message), durable=False)
         log.info("generation_failed", generation_id=row.id, code=failure.code)
         await self._announce(row.id, "error")
 
     async def _announce(self, generation_id: str, kind: str) -> None:
-        current = await self.db.read(lambda conn: Repository.get(conn, generation_id))
-        if current is not None and self.on_finished is not None:
-            await self.on_finished(current)
+        if self.on_finished is not None:
+            current = await self.db.read(lambda conn: Repository.get(conn, generation_id))
+            if current is not None:
+                await self.on_finished(current)
         self._publish(generation_id, kind, generation_id=generation_id)

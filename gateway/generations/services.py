@@ -23,7 +23,6 @@ from common.logging import get_logger
 from gateway.accounts.principal import Principal
 from gateway.credits.ledger import HoldExpired, HoldNotFound, HoldResolved, Ledger
 from gateway.generations.images import ImageUrlSigner
-from gateway.generations.inference import InferenceBusy
 from gateway.generations.payment import CreditHoldPayment, Payment
 from gateway.generations.repository import GenerationRow, Repository
 from gateway.generations.runner import JobRunner, now_us
@@ -76,15 +75,17 @@ class GenerationService:
                                  images=images, timeout_s=self.settings.hold_timeout_s)
 
     async def create(self, principal: Principal, request: GenerationRequest, idempotency_key: str, *,
-                     payment: Callable[[str], Payment] | None = None) -> GenerationRow:
+                     payment: Callable[[str], Payment] | None = None, fresh_key: bool = False) -> GenerationRow:
         """The generation for (caller, key): started now, or the one a retry of the same request started.
 
         ``payment(generation_id)`` builds the payment (default: the caller's card credits).
+        ``fresh_key``: the caller made the key up just now, so no earlier generation can have it.
         """
         digest = request_hash(request)
-        existing = await self.db.read(lambda conn: Repository.by_key(conn, principal.owner, idempotency_key))
-        if existing is not None:
-            return self._same_request(existing, digest)
+        if not fresh_key:
+            existing = await self.db.read(lambda conn: Repository.by_key(conn, principal.owner, idempotency_key))
+            if existing is not None:
+                return self._same_request(existing, digest)
         self.runner.reserve()
         started = False
         try:
@@ -98,13 +99,14 @@ class GenerationService:
             pay = (payment or (lambda gid: self.credit_payment(principal, gid, request.params.num_images)))(
                 candidate.id)
             candidate = dataclasses.replace(candidate, payment_kind=pay.kind)
-            row = await self.db.write(lambda conn: Repository.insert(conn, candidate))
+            # Not fsynced on its own: the hold that follows is (WAL order makes this row durable with it).
+            row = await self.db.write(lambda conn: Repository.insert(conn, candidate), durable=False)
             if row.id != candidate.id:  # a concurrent request with the same key won the insert
                 return self._same_request(row, digest)
             try:
                 await pay.authorize()
             except BaseException:
-                await self.db.write(lambda conn: Repository.delete_unstarted(conn, row.id))
+                await self.db.write(lambda conn: Repository.delete_unstarted(conn, row.id), durable=False)
                 raise
             job = self.runner.start(row, pay)
             started = True
@@ -114,11 +116,8 @@ class GenerationService:
         try:
             await asyncio.wait_for(asyncio.shield(job.accepted), ACCEPT_WAIT_S)
         except TimeoutError:
-            pass  # still queued at inference: answered 202, the events stream tells the rest
-        except InferenceBusy:
-            raise
-        current = await self.get(principal, row.id)
-        return current
+            return row  # still queued at inference: answered 202, the events stream tells the rest
+        return dataclasses.replace(row, status="running")
 
     def _same_request(self, existing: GenerationRow, digest: str) -> GenerationRow:
         if existing.request_hash != digest:

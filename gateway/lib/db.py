@@ -4,13 +4,18 @@ One writer thread owns the only write connection: every write runs ``fn(conn)`` 
 ``BEGIN IMMEDIATE … COMMIT`` (rolled back on any exception), so money-path transactions never
 interleave and never deadlock on lock upgrades. Reads run on a small pool of reader threads, each
 with its own connection (WAL lets them read while the writer commits). ``synchronous=FULL``: a
-committed write survives power loss. Migrations are plain SQL, numbered per domain, applied once
+committed write survives power loss. A write that can be redone after a power cut may pass
+``durable=False``: it commits with ``synchronous=NORMAL`` (no fsync of its own); WAL frames are
+appended in order, so the next FULL commit (e.g. the ledger's hold or post that follows it) makes it
+durable too — the order of writes survives power loss, only a tail of non-durable ones may not.
+Migrations are plain SQL, numbered per domain, applied once
 (recorded in ``_migrations``) through sqlite-utils.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
@@ -65,16 +70,22 @@ class Database:
 
     # -- synchronous core (also used by CLI commands and tests that own the thread) --
 
-    def write_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    def write_sync(self, fn: Callable[[sqlite3.Connection], T], *, durable: bool = True) -> T:
         """Run ``fn`` in one ``BEGIN IMMEDIATE`` transaction on the writer connection (caller's thread)."""
         conn = self._writer
-        conn.execute("BEGIN IMMEDIATE")
+        if not durable:
+            conn.execute("PRAGMA synchronous=NORMAL")
         try:
-            result = fn(conn)
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        finally:
+            if not durable:
+                conn.execute("PRAGMA synchronous=FULL")
         return result
 
     def read_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -93,9 +104,9 @@ class Database:
 
     # -- asynchronous API --
 
-    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def write(self, fn: Callable[[sqlite3.Connection], T], *, durable: bool = True) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._writer_pool, self.write_sync, fn)
+        return await loop.run_in_executor(self._writer_pool, functools.partial(self.write_sync, fn, durable=durable))
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         loop = asyncio.get_running_loop()
