@@ -162,7 +162,7 @@ def run(report: Reporter) -> None:
 
         async def main() -> None:
             try:
-                await _drain(settings, db, chain, signer, report)  # type: ignore[arg-type]
+                await _drain(settings, db, chain, signer, report)
             finally:
                 await chain.close()
                 await signer.close()
