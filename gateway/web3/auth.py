@@ -11,6 +11,7 @@ from gateway.web3.address import WalletAddress, parse_address
 from gateway.web3.challenge import make_challenge, nonce_of
 from gateway.web3.cip8 import open_sign_data
 from gateway.web3.errors import InvalidSignature
+from gateway.web3.metrics import SIGN_INS
 from gateway.web3.store import Web3Store
 
 __all__ = ["SessionIssuer", "WalletAuthService"]
@@ -64,6 +65,16 @@ class WalletAuthService:
         address = self._address(address_text)
         if self.limiter is not None:
             await self.limiter.hit([f"wallet-verify:ip:{client}"], what="wallet sign-in")
+        try:
+            session = await self._verified_session(address, signature, key, link_to)
+        except InvalidSignature:
+            SIGN_INS.labels("refused").inc()
+            raise
+        SIGN_INS.labels("ok").inc()
+        return session
+
+    async def _verified_session(self, address: WalletAddress, signature: str, key: str,
+                                link_to: Principal | None) -> Any:
         signed = open_sign_data(signature, key, address)
         now = time.time()
         nonce: str | None = None

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -30,6 +31,7 @@ from common.logging import get_logger
 from gateway.lib.errors import GatewayError
 from gateway.web3.chain import Chain, TxNotFound, TxState, TxStatus
 from gateway.web3.errors import ChainUnavailable, PaymentNotValid, QuoteExpired
+from gateway.web3.metrics import PAYMENT_SECONDS, PAYMENTS, QUOTES_WAITING
 from gateway.web3.rules import Expectation, depth_verdict, payment_problem
 from gateway.web3.store import QuoteRow, Web3Store
 
@@ -180,6 +182,16 @@ class QuoteRunner:
                                                     name=f"web3-quote:{quote.id}")
 
     async def _run(self, quote: QuoteRow, tx_id: str, accepted: bool) -> None:
+        started = time.monotonic()
+        QUOTES_WAITING.inc()
+        try:
+            outcome = await self._follow(quote, tx_id, accepted)
+        finally:
+            QUOTES_WAITING.dec()
+        PAYMENTS.labels(outcome).inc()
+        PAYMENT_SECONDS.labels(outcome).observe(time.monotonic() - started)
+
+    async def _follow(self, quote: QuoteRow, tx_id: str, accepted: bool) -> str:
         payment = QuotePayment(self.store, self.chain, self.terms, quote, tx_id, accepted=accepted)
         try:
             if self.generator is None:
@@ -192,13 +204,14 @@ class QuoteRunner:
             state = "expired" if exc.code == QuoteExpired.code else "failed"
             log.info("web3_quote_failed", quote_id=quote.id, tx_id=tx_id, code=exc.code, reason=exc.detail)
             await self.store.finish(quote.id, state=state, error=f"{exc.code}: {exc.detail}")
-            return
+            return state
         except Exception as exc:
             log.exception("web3_quote_crashed", quote_id=quote.id, tx_id=tx_id)
             await self.store.finish(quote.id, state="failed", error=f"internal_error: {type(exc).__name__}")
-            return
+            return "failed"
         log.info("web3_quote_delivered", quote_id=quote.id, tx_id=tx_id, depth=payment.depth, images=len(urls))
         await self.store.finish(quote.id, state="delivered", image_urls=urls)
+        return "delivered"
 
     async def wait(self, quote_id: str, timeout_s: float) -> None:
         task = self._tasks.get(quote_id)

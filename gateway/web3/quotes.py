@@ -16,7 +16,8 @@ from gateway.accounts.principal import Principal
 from gateway.lib.errors import ClientError, NotFound
 from gateway.web3.address import WalletAddress, parse_address
 from gateway.web3.chain import Chain, LedgerRefusal, Utxo
-from gateway.web3.errors import LedgerRefused, QuoteExpired
+from gateway.web3.errors import InsufficientCreate, LedgerRefused, QuoteExpired, QuoteNotCoverable
+from gateway.web3.metrics import QUOTES
 from gateway.web3.payment import PaymentTerms, QuoteRunner
 from gateway.web3.splice import splice_witnesses
 from gateway.web3.store import QuoteRow, Web3Store
@@ -119,9 +120,17 @@ class QuoteService:
         fee_params = FeeParams(params_now.min_fee_a, params_now.min_fee_b, params_now.coins_per_utxo_byte,
                                params_now.max_tx_size)
         ttl_slot = tip.slot + self.config.quote_ttl_s  # one slot per second on every Shelley-era network
-        tx = build_quote_tx(utxos, pay_to=self.config.pay_to, change_to=address, asset=self.config.asset,
-                            price=self.config.price, params=fee_params, ttl_slot=ttl_slot,
-                            network_id=self.config.network_id, quote_id=quote_id)
+        try:
+            tx = build_quote_tx(utxos, pay_to=self.config.pay_to, change_to=address, asset=self.config.asset,
+                                price=self.config.price, params=fee_params, ttl_slot=ttl_slot,
+                                network_id=self.config.network_id, quote_id=quote_id)
+        except InsufficientCreate:
+            QUOTES.labels("insufficient").inc()
+            raise
+        except QuoteNotCoverable:
+            QUOTES.labels("not_coverable").inc()
+            raise
+        QUOTES.labels("built").inc()
         now = time.time()
         expires_at = now + self.config.quote_ttl_s
         await self.store.add_quote(QuoteRow(

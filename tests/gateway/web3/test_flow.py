@@ -7,6 +7,7 @@ import time
 
 import cbor2
 from litestar.testing import AsyncTestClient
+from prometheus_client import REGISTRY
 
 from gateway.web3.cborspan import array_items
 from gateway.web3.payment import PaidGenerator
@@ -46,6 +47,7 @@ async def test_config_and_balance(web3_gateway: Web3Gateway) -> None:
 async def test_submit_through_server_releases_images_at_depth(web3_gateway: Web3Gateway) -> None:
     gw = web3_gateway
     wallet = _funded(gw.stack)
+    delivered_before = REGISTRY.get_sample_value("gateway_web3_payments_total", {"outcome": "delivered"}) or 0.0
     quote = await gw.quote(wallet)
     assert set(quote) == {"quote_id", "tx_cbor", "tx_id", "fee", "expires_at"}
     submitted = await gw.client.post(f"/v1/web3/quotes/{quote['quote_id']}/submit",
@@ -65,6 +67,7 @@ async def test_submit_through_server_releases_images_at_depth(web3_gateway: Web3
     replay = await gw.client.post(f"/v1/web3/quotes/{quote['quote_id']}/submit",
                                   json={"witness_set": wallet.sign_tx(quote["tx_id"])})
     assert replay.status_code == 202 and replay.json()["state"] == "delivered"  # a replay is a no-op
+    assert REGISTRY.get_sample_value("gateway_web3_payments_total", {"outcome": "delivered"}) == delivered_before + 1
 
 
 async def test_wallet_submits_itself_then_confirms(web3_gateway: Web3Gateway) -> None:
