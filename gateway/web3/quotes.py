@@ -15,7 +15,7 @@ from common.cardano import AssetId, is_hex, lovelace_to_ada
 from gateway.accounts.principal import Principal
 from gateway.lib.errors import ClientError, NotFound
 from gateway.web3.address import WalletAddress, parse_address
-from gateway.web3.chain import Chain, LedgerRefusal, Utxo
+from gateway.web3.chain import Chain, LedgerRefusal, TxState, Utxo
 from gateway.web3.errors import InsufficientCreate, LedgerRefused, QuoteExpired, QuoteNotCoverable
 from gateway.web3.metrics import QUOTES
 from gateway.web3.payment import PaymentTerms, QuoteRunner
@@ -159,8 +159,13 @@ class QuoteService:
 
     async def submit(self, quote_id: str, witness_set: str, principal: Principal | None) -> dict[str, Any]:
         quote = await self._owned(quote_id, principal)
-        if quote.state in ("waiting", "paid", "delivered") and quote.paid_tx_id == quote.tx_id:
+        if quote.paid_tx_id == quote.tx_id and quote.state in ("paid", "delivered"):
             return self.view(quote)  # a replayed submit is a no-op
+        if quote.paid_tx_id == quote.tx_id and quote.state == "waiting":
+            status = await self.chain.tx_status(quote.tx_id)
+            if status.state not in (TxState.UNKNOWN, TxState.ROLLED_BACK):
+                return self.view(quote)  # still on its way: a replay is a no-op
+            # else the chain lost it (a rollback dropped it, a mempool flush): send the same tx again
         await self._not_expired(quote)
         signed = splice_witnesses(quote.tx_cbor, witness_set, tx_id=quote.tx_id, required_signers=quote.signers)
         try:

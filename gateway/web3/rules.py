@@ -2,8 +2,9 @@
 
 ``payment_problem`` answers the rules that hold forever once the tx is in a block: it pays at least
 ``price`` units of the exact asset (policy id + asset name) to the exact pay-to address, it carries
-the quote id under label 1968, and its block came before the quote expired. A tx the artist built
-by hand passes if it meets them; the tx id need not be the one the quote was built with.
+the quote's payment reference (``payment_ref(quote id)``) under label 1968, and its block came
+before the quote expired. A tx the artist built by hand passes if it meets them; the tx id need not
+be the one the quote was built with.
 ``depth_verdict`` answers where the tx stands: releasable at ``min_confirmations``, pending before,
 or gone. Redemption (each tx and each quote once) is the store's unique constraints.
 """
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 
 from common.cardano import AssetId
 from gateway.web3.chain import ChainTx, TxState, TxStatus
-from gateway.web3.txbuild import QUOTE_LABEL
+from gateway.web3.txbuild import QUOTE_LABEL, payment_ref
 
 __all__ = ["Expectation", "Verdict", "depth_verdict", "payment_problem", "quote_id_of"]
 
@@ -36,6 +37,7 @@ class Verdict:
 
 
 def quote_id_of(tx: ChainTx) -> str | None:
+    """The payment reference the tx carries under label 1968 (``payment_ref`` of a quote id), or None."""
     entry = tx.label_json(QUOTE_LABEL)
     if isinstance(entry, dict) and isinstance(entry.get("quote"), str):
         return str(entry["quote"])
@@ -56,8 +58,8 @@ def payment_problem(tx: ChainTx, expect: Expectation) -> str | None:
         return f"the transaction pays {paid_to} of {expect.price} $CREATE ({expect.asset}) to {expect.pay_to}"
     quote_id = quote_id_of(tx)
     if quote_id is None:
-        return f"the transaction carries no quote id (metadata label {QUOTE_LABEL} {{\"quote\": id}})"
-    if quote_id != expect.quote_id:
+        return f"the transaction carries no quote id (metadata label {QUOTE_LABEL} {{\"quote\": ref}})"
+    if quote_id != payment_ref(expect.quote_id):
         return "the transaction carries another quote's id"
     if tx.block_slot >= expect.expires_slot:
         return (f"the transaction was included at slot {tx.block_slot}, after the quote expired"

@@ -66,6 +66,8 @@ class SeedWalletFlow:
                           deadline: float) -> QuoteRow:
         if request.quoteId:
             return await self.quotes.status_row(request.quoteId, principal)
+        if not request.prompt:  # the tx id is public on chain: it alone must not open someone's quote
+            raise ClientError("send the prompt (or the quoteId) with the txId", code="prompt_required")
         while True:  # by the tx id we built, else by the quote id the tx carries once it is in a block
             quote = await self.quotes.store.quote_by_tx(request.txId)
             if quote is None:
@@ -74,9 +76,9 @@ class SeedWalletFlow:
                 except TxNotFound:
                     found = None
                 if found is not None:
-                    quote = await self.quotes.store.quote(found)
+                    quote = await self.quotes.store.quote_by_ref(found)
             if quote is not None:
-                if request.prompt and request.prompt != quote.prompt:
+                if request.prompt != quote.prompt:
                     raise NotFound("no quote for this transaction and prompt", code="quote_not_found")
                 return await self.quotes.status_row(quote.id, principal)
             if time.monotonic() >= deadline:

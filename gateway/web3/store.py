@@ -15,6 +15,7 @@ from typing import Any
 
 from gateway.lib.db import Database, Migration
 from gateway.web3.errors import Redeemed
+from gateway.web3.txbuild import payment_ref
 
 __all__ = ["MIGRATIONS", "QuoteRow", "Web3Store"]
 
@@ -59,13 +60,17 @@ MIGRATIONS = [
         ALTER TABLE web3_quotes ADD COLUMN generation_id TEXT;
         ALTER TABLE web3_quotes ADD COLUMN events_url TEXT
     """),
+    Migration("web3:0003-payment-ref", """
+        ALTER TABLE web3_quotes ADD COLUMN payment_ref TEXT;
+        CREATE UNIQUE INDEX web3_quotes_by_payment_ref ON web3_quotes (payment_ref)
+    """),
 ]
 
 _QUOTE_COLUMNS = ("id, owner, address, prompt, params_json, tx_cbor, tx_id, fee, signers, ttl_slot, expires_at, "
-                  "created_at, state, paid_tx_id, image_urls_json, error, generation_id, events_url")
+                  "created_at, state, paid_tx_id, image_urls_json, error, generation_id, events_url, payment_ref")
 # Built once from the constant column list above (no input reaches these strings).
 _SELECT_QUOTE = f"SELECT {_QUOTE_COLUMNS} FROM web3_quotes"  # noqa: S608
-_INSERT_QUOTE = f"INSERT INTO web3_quotes ({_QUOTE_COLUMNS}) VALUES ({', '.join('?' * 18)})"  # noqa: S608
+_INSERT_QUOTE = f"INSERT INTO web3_quotes ({_QUOTE_COLUMNS}) VALUES ({', '.join('?' * 19)})"  # noqa: S608
 
 
 @dataclass(frozen=True)
@@ -152,7 +157,8 @@ class Web3Store:
                 _INSERT_QUOTE,
                 (quote.id, quote.owner, quote.address, quote.prompt, json.dumps(quote.params, sort_keys=True),
                  quote.tx_cbor, quote.tx_id, quote.fee, ",".join(sorted(s.hex() for s in quote.signers)),
-                 quote.ttl_slot, quote.expires_at, quote.created_at, quote.state, None, None, None, None, None))
+                 quote.ttl_slot, quote.expires_at, quote.created_at, quote.state, None, None, None, None, None,
+                 payment_ref(quote.id)))
 
         await self.db.write(add)
 
@@ -168,6 +174,14 @@ class Web3Store:
         def read(conn: sqlite3.Connection) -> QuoteRow | None:
             row = conn.execute(_SELECT_QUOTE + " WHERE tx_id = ? OR paid_tx_id = ?"
                                " ORDER BY tx_id = ? DESC LIMIT 1", (tx_id, tx_id, tx_id)).fetchone()
+            return QuoteRow.from_row(row) if row else None
+
+        return await self.db.read(read)
+
+    async def quote_by_ref(self, ref: str) -> QuoteRow | None:
+        """The quote whose payment reference (what a tx carries on chain) is ``ref``."""
+        def read(conn: sqlite3.Connection) -> QuoteRow | None:
+            row = conn.execute(_SELECT_QUOTE + " WHERE payment_ref = ?", (ref,)).fetchone()
             return QuoteRow.from_row(row) if row else None
 
         return await self.db.read(read)

@@ -10,8 +10,9 @@ ours to reason about:
 - fee: exactly ``minFeeA × size + minFeeB`` for the signed size, counting one vkey witness per
   distinct payment key of the inputs, encoded as a tag-258 set (the largest form wallets produce, so a
   wallet that assembles the tx itself still pays enough); min-UTxO ``(160 + output size) × coinsPerUTxOByte``;
-- TTL = tip slot + quote TTL; network id in the body; metadata label 1968 ``{"quote": id}`` (checked on
-  chain) and CIP-20 674 ``{"msg": […]}`` so the wallet shows what the payment is for.
+- TTL = tip slot + quote TTL; network id in the body; metadata label 1968 ``{"quote": ref}`` (checked on
+  chain) and CIP-20 674 ``{"msg": […]}`` so the wallet shows what the payment is for. ``ref`` is
+  ``payment_ref(quote_id)``, a one-way digest: the chain is public, the quote id stays the artist's secret.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ __all__ = [
     "build_quote_tx",
     "encode_value",
     "min_utxo_lovelace",
+    "payment_ref",
     "quote_metadata",
 ]
 
@@ -105,10 +107,19 @@ def min_utxo_lovelace(address: bytes, assets: Value, coins_per_utxo_byte: int) -
     return lovelace
 
 
+def payment_ref(quote_id: str) -> str:
+    """What a payment carries on chain for a quote: blake2b-128 of ``creatorpass-quote:<id>``, 32 hex.
+
+    Whoever holds the quote id can compute it (a hand-built tx needs it); reading it off the chain
+    does not give the quote id, which keeps an anonymous quote's status and images to its holder."""
+    return hashlib.blake2b(f"creatorpass-quote:{quote_id}".encode(), digest_size=16).hexdigest()
+
+
 def quote_metadata(quote_id: str) -> dict[int, Any]:
+    ref = payment_ref(quote_id)
     return {
-        MESSAGE_LABEL: {"msg": ["creatorpass: payment for one AI generation", f"quote {quote_id}"]},
-        QUOTE_LABEL: {"quote": quote_id},
+        MESSAGE_LABEL: {"msg": ["creatorpass: payment for one AI generation", f"ref {ref}"]},
+        QUOTE_LABEL: {"quote": ref},
     }
 
 

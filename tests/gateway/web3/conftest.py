@@ -37,6 +37,7 @@ from pycardano import (
 from common.cardano import AssetId
 from gateway.server.core import GatewayApp
 from gateway.web3.payment import PaidGenerator, PaymentLike
+from gateway.web3.txbuild import payment_ref
 from tests.gateway.conftest import MakeGateway
 from tests.gateway.web3.wallet import TestWallet
 from tests.support.devnet_fixture import DevnetProcess
@@ -80,7 +81,7 @@ def hand_built_payment(stack: ChainStack, wallet: TestWallet, *, quote_id: str |
     multi = MultiAsset({ScriptHash(bytes.fromhex(asset.policy_id)): Asset({AssetName(asset.name_bytes): quantity})})
     builder.add_output(TransactionOutput(Address.from_primitive(to or stack.treasury.bech32), Value(2_000_000, multi)))
     if quote_id is not None:
-        builder.auxiliary_data = AuxiliaryData(Metadata({1968: {"quote": quote_id}}))
+        builder.auxiliary_data = AuxiliaryData(Metadata({1968: {"quote": payment_ref(quote_id)}}))
     builder.ttl = int(stack.devnet.info()["tip"]["slot"]) + 300
     tx = builder.build_and_sign([wallet.payment], change_address=wallet.address)
     return str(tx.id), tx.to_cbor()

@@ -228,3 +228,29 @@ async def test_ledger_refusal_is_a_clear_422(web3_gateway: Web3Gateway) -> None:
     assert refused.status_code == 422 and refused.json()["code"] == "ledger_refused", refused.text
     assert refused.json()["ledger_code"] == 3117 and "input" in refused.json()["error"].lower()
     assert (await gw.state(second["quote_id"]))["state"] == "open"
+
+
+async def test_tx_dropped_by_a_rollback_is_sent_again_by_a_replayed_submit(web3_gateway: Web3Gateway) -> None:
+    gw = web3_gateway
+    wallet = _funded(gw.stack)
+    quote = await gw.quote(wallet)
+    body = {"witness_set": wallet.sign_tx(quote["tx_id"])}
+    assert (await gw.client.post(f"/v1/web3/quotes/{quote['quote_id']}/submit", json=body)).status_code == 202
+    chain = GrpcChain(gw.stack.indexer.grpc_target)
+    await gw.blocks(1)
+    for _ in range(200):
+        if (await chain.tx_status(quote["tx_id"])).state == TxState.CONFIRMED:
+            break
+        await asyncio.sleep(0.05)
+    dropped = await asyncio.to_thread(gw.stack.devnet.rollback, 1, True)
+    assert quote["tx_id"] in dropped["discarded_transaction_ids"], dropped
+    for _ in range(200):
+        if (await chain.tx_status(quote["tx_id"])).state in (TxState.UNKNOWN, TxState.ROLLED_BACK):
+            break
+        await asyncio.sleep(0.05)
+    await chain.close()
+    assert (await gw.state(quote["quote_id"]))["state"] == "waiting"
+    again = await gw.client.post(f"/v1/web3/quotes/{quote['quote_id']}/submit", json=body)
+    assert again.status_code == 202, again.text
+    await gw.blocks(MIN_CONFIRMATIONS)
+    assert (await gw.wait_state(quote["quote_id"], {"delivered", "failed"}))["state"] == "delivered"

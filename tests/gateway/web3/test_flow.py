@@ -136,6 +136,12 @@ async def test_the_seeds_two_calls(web3_gateway: Web3Gateway) -> None:
     assert refused.json()["error"] == "Insufficient CREATE tokens. Please purchase more to continue."
     wrong_prompt = await gw.client.post("/api/confirm-generation", json={"prompt": "other", "txId": blueprint["tx_id"]})
     assert wrong_prompt.status_code == 404
+    # the tx id (and the payment reference in its metadata) are public: neither opens the quote
+    no_prompt = await gw.client.post("/api/confirm-generation", json={"txId": blueprint["tx_id"]})
+    assert no_prompt.status_code == 400 and no_prompt.json()["code"] == "prompt_required"
+    ref = cbor2.loads(array_items(bytes.fromhex(blueprint["tx_cbor"]))[3])[1968]["quote"]
+    assert ref != blueprint["quote_id"]
+    assert (await gw.client.get(f"/v1/web3/quotes/{ref}")).status_code == 404
 
 
 async def test_expired_quote_fails_and_cannot_be_submitted(chain_stack: ChainStack, make_gateway: MakeGateway) -> None:

@@ -8,6 +8,7 @@ from common.cardano import AssetId, Value
 from gateway.web3.chain import ChainTx, TxOutput, TxState, TxStatus
 from gateway.web3.challenge import make_challenge, nonce_of
 from gateway.web3.rules import Expectation, depth_verdict, payment_problem
+from gateway.web3.txbuild import payment_ref
 
 ASSET = AssetId("ab" * 28, b"CREATE".hex())
 PAY_TO = "addr_test1_treasury"
@@ -16,7 +17,8 @@ EXPECT = Expectation(quote_id="q1", pay_to=PAY_TO, asset=ASSET, price=1, expires
 
 def _tx(outputs: list[TxOutput] | None = None, quote: object = "q1", slot: int = 500) -> ChainTx:
     outputs = outputs if outputs is not None else [TxOutput(0, PAY_TO, Value(1_200_000, {ASSET: 1}))]
-    metadata = {} if quote is None else {"1968": {"json": {"quote": quote}}}
+    ref = payment_ref(quote) if isinstance(quote, str) else quote
+    metadata = {} if quote is None else {"1968": {"json": {"quote": ref}}}
     return ChainTx("aa" * 32, slot, 10, (), tuple(outputs), {}, 170_000, metadata)
 
 

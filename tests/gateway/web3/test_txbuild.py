@@ -12,7 +12,14 @@ from common.cardano import AssetId, Value
 from gateway.web3.address import parse_address
 from gateway.web3.errors import InsufficientCreate, QuoteNotCoverable
 from gateway.web3.splice import splice_witnesses
-from gateway.web3.txbuild import QUOTE_LABEL, FeeParams, WalletUtxo, build_quote_tx, min_utxo_lovelace
+from gateway.web3.txbuild import (
+    QUOTE_LABEL,
+    FeeParams,
+    WalletUtxo,
+    build_quote_tx,
+    min_utxo_lovelace,
+    payment_ref,
+)
 from tests.gateway.web3.wallet import TestWallet
 
 PARAMS = FeeParams(min_fee_a=44, min_fee_b=155381, coins_per_utxo_byte=4310, max_tx_size=16384)
@@ -53,7 +60,9 @@ def test_pays_exactly_the_price_with_change_and_exact_fee() -> None:
     assert total_in == pay.amount.coin + change.amount.coin + body.fee  # conserved
     assert body.ttl == 1234 and body.network_id is not None
     assert decoded.auxiliary_data is not None
-    assert cbor2.loads(cbor2.dumps(cbor2.loads(tx.cbor)[3]))[QUOTE_LABEL] == {"quote": QUOTE}
+    metadata = cbor2.loads(cbor2.dumps(cbor2.loads(tx.cbor)[3]))
+    assert metadata[QUOTE_LABEL] == {"quote": payment_ref(QUOTE)}
+    assert QUOTE not in repr(metadata)  # the chain is public; the quote id stays the artist's
     # the fee is exactly minFeeA x signed size + minFeeB for a tag-258 witness set
     signed = splice_witnesses(tx.cbor, wallet.sign_tx(tx.tx_id), tx_id=tx.tx_id, required_signers=tx.signers)
     assert body.fee == PARAMS.min_fee_a * (len(signed.cbor) + 3) + PARAMS.min_fee_b
