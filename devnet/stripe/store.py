@@ -170,6 +170,7 @@ class Store:
 def write_json_atomically(path: Path, data: JsonObject) -> None:
     """Write to a temporary file, fsync, rename: a crash leaves the old file or the new one."""
     tmp = path.with_name(path.name + ".tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)  # a fresh state directory (make up's first start)
     with open(tmp, "w", encoding="utf-8") as handle:
         json.dump(data, handle, separators=(",", ":"))
         handle.flush()

@@ -24,7 +24,7 @@ def test_bad_setting_exits_2_naming_the_variable() -> None:
 
 def test_state_file_keeps_objects_events_and_idempotency_keys(
         stripe_sandbox_factory: Callable[..., StripeSandboxProcess], tmp_path: Path) -> None:
-    state = tmp_path / "stripe.json"
+    state = tmp_path / "not-yet" / "stripe.json"  # a fresh state directory, as make up has on first start
     sbx = stripe_sandbox_factory(state_file=state)
     client = sbx.client()
     params = {"amount": 500, "currency": "usd", "payment_method": "pm_card_visa", "confirm": True,
