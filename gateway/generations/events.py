@@ -3,7 +3,8 @@
 A subscriber gets what is published after it subscribed; what happened before comes from the
 persisted state, which the SSE handler sends first (subscribe, then read, so nothing falls between).
 Each subscriber's queue is bounded: a subscriber too slow to keep up loses intermediate progress
-events, never the final one (the handler re-reads the state when it sees ``lagged``).
+events (it is sent one ``lagged`` event instead), never the final one, whose data the SSE handler
+reads from the database.
 """
 
 from __future__ import annotations
