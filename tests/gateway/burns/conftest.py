@@ -37,7 +37,7 @@ from tests.support.process import ManagedProcess
 REPO_ROOT = Path(__file__).resolve().parents[3]
 TREASURY_TOKENS = 600
 TREASURY_LOVELACE = 400_000_000
-CONFIRMATIONS = 3
+CONFIRMATIONS = 2
 
 
 def wait_for(condition: Callable[[], Any], timeout_s: float = 60.0, what: str = "condition",
@@ -62,7 +62,15 @@ class GatewayProcess(ManagedProcess):
         self.url = f"http://127.0.0.1:{self.port}"
         self.extra: dict[str, str] = {}
 
+    def ensure(self, **extra: str) -> GatewayProcess:
+        """Running with exactly these extra variables (restarted only when they differ)."""
+        if self.is_running() and self.extra == extra:
+            return self
+        self.stop()
+        return self.start(**extra)
+
     def start(self, **extra: str) -> GatewayProcess:
+        self.extra = dict(extra)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "CREATORPASS_TEST_"))}
         env.update(self.base_env, GATEWAY_PORT=str(self.port), PYTHONPATH=str(REPO_ROOT), **extra)
         self.process = subprocess.Popen([sys.executable, "-m", "gateway", "serve"], cwd=REPO_ROOT, env=env,

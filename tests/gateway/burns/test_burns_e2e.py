@@ -17,11 +17,31 @@ from gateway.web3.chain import GrpcChain
 from tests.gateway.burns.conftest import CONFIRMATIONS, Stack, batches_for, settled, spend, wait_for
 
 pytestmark = pytest.mark.slow
+# Rollback tests need time between a burn's block and its finality, and a TTL that passes in seconds.
+SLOW_FINALITY = {"GATEWAY_BURN_CONFIRMATIONS": "5", "GATEWAY_BURN_TTL_SLOTS": "10"}
 
 
 def all_final(stack: Stack, ids: list[str]) -> bool:
     batches = batches_for(stack, ids)
     return bool(batches) and all(b["state"] == "final" for b in batches) and settled(stack, ids) == len(ids)
+
+
+def health_of_burns(stack: Stack) -> dict[str, object]:
+    _, body = stack.gateway.call("GET", "/health")
+    return dict(body["checks"]["burns"])
+
+
+async def burned_exactly_once(stack: Stack, ids: list[str], before: int) -> None:
+    wait_for(lambda: all_final(stack, ids), 90, "every intent in a final batch")
+    assert sum(b["count"] for b in batches_for(stack, ids)) == len(ids)
+    wait_for(lambda: stack.treasury_tokens() == before - len(ids), 20, "Kupo to show each burn once")
+    result = stack.gateway_cli("reconcile", "--json")
+    report = json.loads(result.stdout)
+    assert result.returncode == 0 and report["ok"], report
+
+
+def unsettled_in_outbox(stack: Stack, ids: list[str]) -> int:
+    return len(ids) - settled(stack, ids)
 
 
 async def test_spends_burn_in_batches_and_receipts_verify(stack: Stack, tmp_path: Path) -> None:
@@ -81,68 +101,6 @@ async def test_spends_burn_in_batches_and_receipts_verify(stack: Stack, tmp_path
         report["totals"]["burns_on_chain.tokens_in_confirmed_batches"]
 
 
-def health_of_burns(stack: Stack) -> dict[str, object]:
-    _, body = stack.gateway.call("GET", "/health")
-    return dict(body["checks"]["burns"])
-
-
-async def burned_exactly_once(stack: Stack, ids: list[str], before: int) -> None:
-    wait_for(lambda: all_final(stack, ids), 90, "every intent in a final batch")
-    assert sum(b["count"] for b in batches_for(stack, ids)) == len(ids)
-    wait_for(lambda: stack.treasury_tokens() == before - len(ids), 20, "Kupo to show each burn once")
-    result = stack.gateway_cli("reconcile", "--json")
-    report = json.loads(result.stdout)
-    assert result.returncode == 0 and report["ok"], report
-
-
-@pytest.mark.parametrize("step", ["built", "signed", "submitted", "confirmed"])
-async def test_kill_9_at_each_step_burns_every_intent_once(stack: Stack, step: str) -> None:
-    user, _ = stack.new_user()
-    stack.gateway.stop()
-    stack.gateway.start(CREATORPASS_TEST_BURN_CRASH_AT=step)
-    before = stack.treasury_tokens()
-    ids = await spend(stack, user, 25, f"crash-{step}")
-    assert stack.gateway.process is not None
-    code = stack.gateway.process.wait(60)
-    assert code == 137, stack.gateway.log_text()[-2000:]
-    assert f"step={step}" in stack.gateway.log_text() or step in stack.gateway.log_text()
-    stack.gateway.start()
-    await burned_exactly_once(stack, ids, before)
-
-
-@pytest.mark.parametrize("drop", [True, False], ids=["txs-dropped", "txs-kept"])
-async def test_rollback_of_the_burn_block_burns_again_exactly_once(stack: Stack, drop: bool) -> None:
-    from gateway.web3.chain import GrpcChain, TxState
-
-    stack.gateway.stop()
-    stack.gateway.start(GATEWAY_BURN_CONFIRMATIONS="8")
-    try:
-        user, _ = stack.new_user()
-        before = stack.treasury_tokens()
-        ids = await spend(stack, user, 20, "rollback")
-        confirmed = wait_for(lambda: [b for b in batches_for(stack, ids) if b["state"] == "confirmed"], 60,
-                             "a confirmed burn")
-        tx_id = confirmed[0]["tx_id"]
-        chain = GrpcChain(stack.indexer.grpc_target)
-        try:
-            status = await chain.tx_status(tx_id)
-            assert status.state == TxState.CONFIRMED
-            stack.devnet.rollback(status.depth, drop_transactions=drop)
-            wait_for(lambda: stack.treasury_tokens() > before - len(ids) or not drop, 10, "the rollback in Kupo")
-        finally:
-            await chain.close()
-        wait_for(lambda: all_final(stack, ids), 90, "every intent in a final batch")
-        assert tx_id in {b["tx_id"] for b in batches_for(stack, ids)}  # the same bytes landed again
-    finally:
-        stack.gateway.stop()
-        stack.gateway.start()
-    await burned_exactly_once(stack, ids, before)
-
-
-def unsettled_in_outbox(stack: Stack, ids: list[str]) -> int:
-    return len(ids) - settled(stack, ids)
-
-
 async def test_signer_down_loses_nothing_and_recovers(stack: Stack) -> None:
     user, _ = stack.new_user()
     before = stack.treasury_tokens()
@@ -178,7 +136,7 @@ async def test_signer_refusal_is_retried_with_backoff_until_allowed(stack: Stack
     try:
         ids = await spend(stack, user, 10, "refused")
         wait_for(lambda: "_OVER_CAP" in stack.gateway.log_text(), 30, "the refusal in the log")
-        time.sleep(2)
+        time.sleep(1)
         assert unsettled_in_outbox(stack, ids) == len(ids)
         refusals = stack.gateway.log_text().count("_OVER_CAP")
         assert refusals < 20  # backoff, not a tight loop
@@ -188,7 +146,76 @@ async def test_signer_refusal_is_retried_with_backoff_until_allowed(stack: Stack
     await burned_exactly_once(stack, ids, before)
 
 
+@pytest.mark.parametrize("step", ["built", "signed", "submitted", "confirmed"])
+async def test_kill_9_at_each_step_burns_every_intent_once(stack: Stack, step: str) -> None:
+    user, _ = stack.new_user()
+    stack.gateway.stop()
+    stack.gateway.start(CREATORPASS_TEST_BURN_CRASH_AT=step)
+    before = stack.treasury_tokens()
+    ids = await spend(stack, user, 25, f"crash-{step}")
+    assert stack.gateway.process is not None
+    code = stack.gateway.process.wait(60)
+    assert code == 137, stack.gateway.log_text()[-2000:]
+    assert f"step={step}" in stack.gateway.log_text() or step in stack.gateway.log_text()
+    stack.gateway.start()
+    await burned_exactly_once(stack, ids, before)
+
+
+@pytest.mark.parametrize("drop", [True, False], ids=["txs-dropped", "txs-kept"])
+async def test_rollback_of_the_burn_block_burns_again_exactly_once(stack: Stack, drop: bool) -> None:
+    from gateway.web3.chain import GrpcChain, TxState
+
+    stack.gateway.ensure(**SLOW_FINALITY)
+    user, _ = stack.new_user()
+    before = stack.treasury_tokens()
+    ids = await spend(stack, user, 20, "rollback")
+    confirmed = wait_for(lambda: [b for b in batches_for(stack, ids) if b["state"] == "confirmed"], 60,
+                         "a confirmed burn")
+    tx_id = confirmed[0]["tx_id"]
+    chain = GrpcChain(stack.indexer.grpc_target)
+    try:
+        status = await chain.tx_status(tx_id)
+        assert status.state == TxState.CONFIRMED
+        stack.devnet.rollback(status.depth, drop_transactions=drop)
+        wait_for(lambda: stack.treasury_tokens() > before - len(ids) or not drop, 10, "the rollback in Kupo")
+    finally:
+        await chain.close()
+    wait_for(lambda: all_final(stack, ids), 90, "every intent in a final batch")
+    assert tx_id in {b["tx_id"] for b in batches_for(stack, ids)}  # the same bytes landed again
+    await burned_exactly_once(stack, ids, before)
+
+
+async def test_burn_expired_after_rollback_is_rebuilt_and_resigned(stack: Stack) -> None:
+    """The rolled-back tx's TTL passes while the gateway is down: the burner rebuilds it from the same
+    inputs and the signer re-signs the same ids (its re-sign rule); only the new tx lands."""
+    from gateway.web3.chain import GrpcChain, TxState
+
+    stack.gateway.ensure(**SLOW_FINALITY)
+    user, _ = stack.new_user()
+    before = stack.treasury_tokens()
+    ids = await spend(stack, user, 12, "expire")
+    confirmed = wait_for(lambda: [b for b in batches_for(stack, ids) if b["state"] == "confirmed"], 60,
+                         "a confirmed burn")
+    old = {b["tx_id"] for b in batches_for(stack, ids)}
+    stack.gateway.stop()
+    chain = GrpcChain(stack.indexer.grpc_target)
+    try:
+        status = await chain.tx_status(confirmed[0]["tx_id"])
+        assert status.state == TxState.CONFIRMED
+        stack.devnet.rollback(status.depth + 1, drop_transactions=True)
+        wait_for(lambda: stack.devnet.info()["tip"]["slot"] > status.block_slot + 12, 30, "the TTL to pass")
+    finally:
+        await chain.close()
+    stack.gateway.start(**SLOW_FINALITY)
+    wait_for(lambda: all_final(stack, ids), 90, "every intent in a final batch")
+    assert old - {b["tx_id"] for b in batches_for(stack, ids)}, "a rebuilt tx replaced an expired one"
+    assert "burn_expired_rebuilt" in stack.gateway.log_text()
+    await burned_exactly_once(stack, ids, before)
+
+
+
 async def test_treasury_exhausted_refuses_card_generations_then_recovers(stack: Stack) -> None:
+    stack.gateway.ensure()
     user, token = stack.new_user()
     remaining = stack.treasury_tokens()
     ids = await spend(stack, user, remaining + 15, "exhaust")
@@ -214,32 +241,3 @@ async def test_treasury_exhausted_refuses_card_generations_then_recovers(stack: 
     wait_for(lambda: health_of_burns(stack)["detail"] == "ok", 30, "health back to ok")
     result = stack.gateway_cli("reconcile", "--json")
     assert result.returncode == 0, result.stdout
-
-
-async def test_burn_expired_after_rollback_is_rebuilt_and_resigned(stack: Stack) -> None:
-    """The rolled-back tx's TTL passes while the gateway is down: the burner rebuilds it from the same
-    inputs and the signer re-signs the same ids (its re-sign rule); only the new tx lands."""
-    from gateway.web3.chain import GrpcChain, TxState
-
-    stack.gateway.stop()
-    stack.gateway.start(GATEWAY_BURN_CONFIRMATIONS="30", GATEWAY_BURN_TTL_SLOTS="8")
-    user, _ = stack.new_user()
-    before = stack.treasury_tokens()
-    ids = await spend(stack, user, 12, "expire")
-    confirmed = wait_for(lambda: [b for b in batches_for(stack, ids) if b["state"] == "confirmed"], 60,
-                         "a confirmed burn")
-    old = {b["tx_id"] for b in batches_for(stack, ids)}
-    stack.gateway.stop()
-    chain = GrpcChain(stack.indexer.grpc_target)
-    try:
-        status = await chain.tx_status(confirmed[0]["tx_id"])
-        assert status.state == TxState.CONFIRMED
-        stack.devnet.rollback(status.depth + 1, drop_transactions=True)
-        wait_for(lambda: stack.devnet.info()["tip"]["slot"] > status.block_slot + 10, 30, "the TTL to pass")
-    finally:
-        await chain.close()
-    stack.gateway.start()
-    wait_for(lambda: all_final(stack, ids), 90, "every intent in a final batch")
-    assert old - {b["tx_id"] for b in batches_for(stack, ids)}, "a rebuilt tx replaced an expired one"
-    assert "burn_expired_rebuilt" in stack.gateway.log_text()
-    await burned_exactly_once(stack, ids, before)
