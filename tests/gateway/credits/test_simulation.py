@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from gateway.credits.ledger import Hold
+from gateway.credits.postgres_store import PostgresLedger
 from gateway.credits.service import LedgerService
 from gateway.credits.sqlite_store import SqliteLedger
 from gateway.lib.db import Database
@@ -119,18 +120,33 @@ def _run_child(tmp_path: Path, spec: dict[str, Any]) -> tuple[int, list[dict[str
     return proc.returncode, lines
 
 
-@pytest.mark.parametrize("seed", CRASH_SEEDS)
-async def test_sigkill_at_random_points_loses_nothing(seed: int, tmp_path: Path) -> None:
+CRASH_CASES = [("sqlite", s) for s in CRASH_SEEDS] + [("postgres", s) for s in CRASH_SEEDS[:2]]
+
+
+@pytest.mark.parametrize(("backend", "seed"), CRASH_CASES)
+async def test_sigkill_at_random_points_loses_nothing(backend: str, seed: int, tmp_path: Path,
+                                                      make_ledger: MakeLedger) -> None:
+    """A child process runs the seed's operations on the real ledger and SIGKILLs itself inside a write
+    (before a statement, before COMMIT, after COMMIT); after each death the database must match the
+    model of what was acknowledged (plus the interrupted write iff it committed), then the next child
+    retries from the interrupted operation."""
     rng = random.Random(seed)
     ops = _ops(seed, 80)
     plan = _crash_plan(rng, ops, rounds=3)
     db_path = tmp_path / "crash.sqlite3"
-    open_db(db_path).close()
+    if backend == "sqlite":
+        open_db(db_path).close()
+        url = ""
+    else:
+        pg = await make_ledger("postgres")
+        assert isinstance(pg, PostgresLedger)
+        url = pg.url
     model, start = Model(), 0
     for crash in [*plan, None]:
-        spec = {"db": str(db_path), "acks": str(tmp_path / "acks.jsonl"), "ops": ops, "start": start, "crash": crash}
+        spec = {"db": str(db_path), "url": url, "backend": backend, "acks": str(tmp_path / "acks.jsonl"),
+                "ops": ops, "start": start, "crash": crash}
         code, lines = _run_child(tmp_path, spec)
-        where = f"seed {seed} crash {crash} (replay: CREDITS_SIM_SEED={seed})"
+        where = f"{backend} seed {seed} crash {crash} (replay: CREDITS_SIM_SEED={seed})"
         phase = None
         for line in lines:
             if "crash" in line:
@@ -145,9 +161,20 @@ async def test_sigkill_at_random_points_loses_nothing(seed: int, tmp_path: Path)
             assert code == -signal.SIGKILL and phase is not None, f"{where}: child was not killed ({code})"
             if phase in ("after_commit", "rolled_back"):
                 model.apply(ops[start])  # it committed (or failed cleanly); the restart replays it
-        db = Database(db_path)
+        await _check_after_crash(backend, db_path, url, model, f"{where}: after phase {phase}")
+
+
+async def _check_after_crash(backend: str, db_path: Path, url: str, model: Model, where: str) -> None:
+    if backend == "postgres":
+        ledger = PostgresLedger(url, clock=lambda: model.now, max_size=2)
         try:
-            await _check(SqliteLedger(db, clock=lambda: model.now), model, f"{where}: after phase {phase}", [])
-            assert _state(db) == _model_state(model), f"{where}: holds/outbox differ from the model"
+            await _check(ledger, model, where, sorted(model.holds))
         finally:
-            db.close()
+            await ledger.close()
+        return
+    db = Database(db_path)
+    try:
+        await _check(SqliteLedger(db, clock=lambda: model.now), model, where, [])
+        assert _state(db) == _model_state(model), f"{where}: holds/outbox differ from the model"
+    finally:
+        db.close()
