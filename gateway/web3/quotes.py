@@ -118,7 +118,7 @@ class QuoteService:
             self.chain.tip(), self.chain.protocol_params(), self._wallet_utxos(address, utxos_hex))
         quote_id = secrets.token_hex(16)
         fee_params = FeeParams(params_now.min_fee_a, params_now.min_fee_b, params_now.coins_per_utxo_byte,
-                               params_now.max_tx_size)
+                               params_now.max_tx_size, params_now.max_value_size or 5000)
         ttl_slot = tip.slot + self.config.quote_ttl_s  # one slot per second on every Shelley-era network
         try:
             tx = build_quote_tx(utxos, pay_to=self.config.pay_to, change_to=address, asset=self.config.asset,

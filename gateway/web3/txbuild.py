@@ -66,6 +66,7 @@ class FeeParams:
     min_fee_b: int
     coins_per_utxo_byte: int
     max_tx_size: int
+    max_value_size: int = 5000
 
 
 @dataclass(frozen=True)
@@ -177,9 +178,13 @@ def _try(inputs: list[WalletUtxo], pay: list[Any], pay_lovelace: int, paid: Valu
         body = _body(inputs, [pay, change], fee, ttl, aux_hash, network_id)
         size = 1 + len(body) + _witness_set_size(len(signers)) + 1 + len(aux)
         needed_fee = params.min_fee_a * size + params.min_fee_b
-        if needed_fee == fee:
+        if needed_fee <= fee:  # (a smaller change can shrink the tx: the fee then covers it with a little over)
             if size > params.max_tx_size:
                 return _Attempt(None, 0, f"the tx would be {size} bytes, over the {params.max_tx_size} limit")
+            change_size = len(cbor2.dumps(change[1]))
+            if change_size > params.max_value_size:
+                return _Attempt(None, 0, f"the change would hold {change_size} bytes of assets, over the"
+                                         f" {params.max_value_size}-byte value limit")
             tx_bytes = b"\x84" + body + b"\xa0\xf5" + aux
             tx_id = hashlib.blake2b(body, digest_size=32).hexdigest()
             refs = tuple(sorted(u.out_ref for u in inputs))
@@ -209,7 +214,10 @@ def build_quote_tx(utxos: Iterable[WalletUtxo], *, pay_to: WalletAddress, change
         attempt = _try(inputs, pay, pay_lovelace, paid, change_to, params, ttl_slot, aux, network_id)
         if attempt.tx is not None:
             return attempt.tx
-        if attempt.shortfall <= 0 or not pending or len(inputs) >= MAX_INPUTS:
+        if attempt.shortfall <= 0 and attempt.detail:
+            raise QuoteNotCoverable(f"the payment cannot be built from these UTxOs: {attempt.detail}",
+                                    code="quote_too_large")
+        if not pending or len(inputs) >= MAX_INPUTS:
             have = sum(u.value.lovelace for u in inputs)
             raise QuoteNotCoverable(
                 f"the UTxOs visible for this address cannot pay for the transaction: they hold {have} lovelace"

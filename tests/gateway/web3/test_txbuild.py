@@ -110,3 +110,22 @@ def test_script_locked_utxos_are_not_spent() -> None:
     utxo = WalletUtxo("aa" * 32, 0, script_addr, Value(50_000_000, {ASSET: 5}))
     with pytest.raises(InsufficientCreate):
         _build(wallet, [utxo])
+
+
+def test_fee_covers_the_size_when_the_change_crosses_an_integer_width() -> None:
+    """Change just above 2^32 lovelace: paying the fee takes it below (a 4-byte smaller integer)."""
+    wallet = TestWallet()
+    pay_to = parse_address(TestWallet().bech32, 0)
+    pay_lovelace = min_utxo_lovelace(pay_to.raw, Value(0, {ASSET: 1}), PARAMS.coins_per_utxo_byte)
+    for extra in range(0, 200_000, 10_000):  # change - fee lands on both sides of 2^32
+        utxo = _utxo(wallet, 1, 2**32 + pay_lovelace + extra, {ASSET: 1})
+        tx, _ = _build(wallet, [utxo])
+        signed = splice_witnesses(tx.cbor, wallet.sign_tx(tx.tx_id), tx_id=tx.tx_id, required_signers=tx.signers)
+        assert tx.fee >= PARAMS.min_fee_a * (len(signed.cbor) + 3) + PARAMS.min_fee_b
+
+
+def test_too_many_assets_for_one_change_output_is_422() -> None:
+    wallet = TestWallet()
+    junk = {AssetId(f"{i:056x}", b"JUNK".hex()): 1 for i in range(200)}
+    with pytest.raises(QuoteNotCoverable, match="value limit"):
+        _build(wallet, [_utxo(wallet, 1, 500_000_000, {ASSET: 1, **junk})])
