@@ -282,6 +282,9 @@ def up(home: Path, ports: Ports) -> list[Service]:
     except BaseException:
         stop_all(services)
         raise
+    # What is running, for operators and for the test that checks nothing is left behind.
+    (home / "run" / "up.json").write_text(json.dumps(
+        {"pid": os.getpid(), "services": {s.name: s.proc.pid for s in services if s.proc}}, indent=2) + "\n")
     _print_endpoints(home, ports, identity, signer_env, wallet, email, password)
     return services
 
@@ -365,4 +368,5 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         with contextlib.suppress(KeyboardInterrupt):
             stop_all(services)
+        (home / "run" / "up.json").unlink(missing_ok=True)
         print("stopped.", flush=True)

@@ -31,6 +31,7 @@ async def _serve(settings: InferenceSettings) -> None:
     await stop.wait()
     log.info("inference_stopping")
     await server.stop(grace_s=5.0)
+    log.info("inference_stopped")
 
 
 def _health_check(settings: InferenceSettings, timeout_s: float = 3.0) -> int:

@@ -188,6 +188,7 @@ async def run(settings: SignerSettings, *, mint_ceremony_quantity: int = 0) -> N
         await watcher
     log.info("signer_stopping")
     await running.stop()
+    log.info("signer_stopped")
 
 
 async def _watch_broken(running: RunningSigner) -> None:

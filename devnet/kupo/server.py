@@ -27,7 +27,7 @@ __all__ = ["KUPO_KEY", "KUPO_VERSION", "KupoServer", "build_app"]
 
 log = logging.getLogger("devnet.kupo")
 
-KUPO_VERSION: Final = "v2.12.0"
+KUPO_VERSION: Final = "v2.11.0"  # the Kupo the production bundle pins (docker-compose.yml)
 KUPO_KEY: Final = web.AppKey("kupo", object)
 _JSON: Final = "application/json;charset=utf-8"
 _MAX_BODY_BYTES: Final = 64 * 1024
