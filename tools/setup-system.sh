@@ -29,6 +29,12 @@ for pkg in "${packages[@]}"; do
   fi
 done
 
+# Node.js + npm for the official Ogmios TypeScript client test (tests/devnet/test_ogmios_client_js.py).
+# Checked by command, not package: a NodeSource install (which bundles npm) counts as present.
+if [[ $# -eq 0 ]] && { ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; }; then
+  missing+=(nodejs npm)
+fi
+
 if [[ ${#missing[@]} -eq 0 ]]; then
   exit 0
 fi
