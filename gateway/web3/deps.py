@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from litestar.datastructures import State
 
+from gateway.server.container import Container
 from gateway.web3.auth import WalletAuthService
 from gateway.web3.errors import ChainUnavailable
 from gateway.web3.quotes import QuoteService
@@ -15,26 +18,24 @@ NOT_CONFIGURED = ("Wallet payments are not enabled on this gateway (set GATEWAY_
                   " GATEWAY_ASSET_POLICY_ID and GATEWAY_ASSET_NAME_HEX)")
 
 
-def _get(state: State, kind: type) -> object:
-    service = state.container.find(kind)
+T = TypeVar("T")
+
+
+def _get(state: State, kind: type[T]) -> T:
+    container: Container = state.container
+    service = container.find(kind)
     if service is None:
         raise ChainUnavailable(NOT_CONFIGURED, code="web3_disabled")
     return service
 
 
 async def provide_quotes(state: State) -> QuoteService:
-    service = _get(state, QuoteService)
-    assert isinstance(service, QuoteService)
-    return service
+    return _get(state, QuoteService)
 
 
 async def provide_wallet_auth(state: State) -> WalletAuthService:
-    service = _get(state, WalletAuthService)
-    assert isinstance(service, WalletAuthService)
-    return service
+    return _get(state, WalletAuthService)
 
 
 async def provide_seed_flow(state: State) -> SeedWalletFlow:
-    service = _get(state, SeedWalletFlow)
-    assert isinstance(service, SeedWalletFlow)
-    return service
+    return _get(state, SeedWalletFlow)

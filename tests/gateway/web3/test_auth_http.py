@@ -109,3 +109,21 @@ async def test_wallet_session_linked_to_the_signed_in_card_account(auth_app: Gat
         user = tokens.verify(account["access_token"])
         assert principal.kind == "wallet" and principal.subject == wallet.bech32
         assert principal.linked_user_id == user.subject and principal.user_id == user.subject
+
+
+async def test_expired_challenge_refused(auth_app: GatewayApp) -> None:
+    wallet = TestWallet()
+    async with AsyncTestClient(app=auth_app.app) as client:
+        challenge = await _challenge(client, wallet)
+        await auth_app.container.db.write(lambda conn: conn.execute(
+            "UPDATE web3_challenges SET expires_at = expires_at - 3600"))
+        response = await client.post("/v1/auth/wallet/verify",
+                                     json={"address": wallet.bech32, **wallet.sign_data(challenge["payload"])})
+        assert response.status_code == 401 and "expired" in response.json()["error"], response.text
+
+
+async def test_web3_routes_answer_503_when_not_configured(make_gateway: MakeGateway) -> None:
+    app = await make_gateway()
+    async with AsyncTestClient(app=app.app) as client:
+        response = await client.get("/v1/web3/config")
+        assert response.status_code == 503 and response.json()["code"] == "web3_disabled"
