@@ -5,9 +5,13 @@ and post racing the hold's expiry on another connection's sweeper."""
 from __future__ import annotations
 
 import asyncio
+import random
 import threading
 import time
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from gateway.credits.ledger import HoldExpired, InsufficientCredits
 from gateway.credits.postgres_store import PostgresLedger
@@ -15,6 +19,7 @@ from gateway.credits.service import LedgerService
 from gateway.credits.sqlite_store import SqliteLedger
 from gateway.lib.db import Database
 from tests.gateway.credits.conftest import MakeLedger, open_db
+from tests.gateway.credits.sim import Model, apply_to_ledger, next_op
 
 
 async def test_50_concurrent_holds_on_10_credits_exactly_10_succeed(ledger: LedgerService) -> None:
@@ -183,3 +188,51 @@ async def test_postgres_post_racing_a_sweeping_replica(make_ledger: MakeLedger) 
     assert (balance.spent, balance.pending) == (outcomes["posted"], 0)
     report = await ledger.reconcile()
     assert report.ok, report.breaches
+
+
+# -- chaos: random operations from several connections at once, invariants at the end ----------------
+
+async def _chaos_ledgers(backend: str, make_ledger: MakeLedger, tmp_path: Path) -> tuple[LedgerService, list[Any]]:
+    first = await make_ledger(backend)
+    if isinstance(first, PostgresLedger):
+        return first, [first, *(await _replicas(first, 2))]
+    assert isinstance(first, SqliteLedger)
+    return first, [first, *(SqliteLedger(Database(first.db.path)) for _ in range(2))]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_random_concurrent_operations_keep_every_invariant(backend: str, make_ledger: MakeLedger,
+                                                                tmp_path: Path) -> None:
+    """Six workers on three connections (pools) draw seeded random operations — colliding keys and
+    generation ids included, holds expiring within milliseconds, sweeps — and run them at once on the
+    real clock. Outcomes are whatever the races decide; no operation may fail with anything but a
+    ledger result code, and the ledger must reconcile afterwards."""
+    first, ledgers = await _chaos_ledgers(backend, make_ledger, tmp_path)
+    real_clock = [SqliteLedger(ledger.db) if isinstance(ledger, SqliteLedger) else PostgresLedger(ledger.url)
+                  for ledger in ledgers]  # the fixture's clock is frozen; these use time.time
+    codes: dict[str, int] = {}
+
+    async def worker(index: int) -> None:
+        rng, model = random.Random(1000 + index), Model()
+        for step in range(80):
+            op = next_op(rng, model, step)
+            model.apply(op)  # only to draw plausible next operations; races decide the real outcomes
+            if "timeout_s" in op:
+                op["timeout_s"] = op["timeout_s"] / 1000  # expire within 5-60 ms, while others work
+            outcome = await apply_to_ledger(real_clock[index % len(real_clock)], op)
+            key = outcome[1] if outcome[0] == "error" else f"{op['op']}:ok"
+            codes[key] = codes.get(key, 0) + 1
+
+    try:
+        await asyncio.gather(*(worker(i) for i in range(6)))
+        await first.void_expired(now=time.time() + 3600)
+        report = await first.reconcile()
+    finally:
+        for ledger in real_clock[1:] + ledgers[1:]:
+            if isinstance(ledger, PostgresLedger):
+                await ledger.close()
+            elif ledger.db is not first.db:  # type: ignore[attr-defined]
+                ledger.db.close()  # type: ignore[attr-defined]
+    assert report.ok, report.breaches
+    assert codes.get("hold:ok", 0) > 0 and codes.get("post:ok", 0) > 0, codes
+    assert report.totals["holds_pending"] == 0
