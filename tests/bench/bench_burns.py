@@ -143,13 +143,13 @@ def run(report: Reporter) -> None:
     try:
         signer_proc.wait_ready()
         identity = _identity(signer_proc.target)
-        unit = f"{identity.policy_id}.{identity.asset.asset_name}"
+        unit = f"{identity.asset.policy_id}.{identity.asset.asset_name}"
         for _ in range(2):
             devnet.fund(identity.custodial_address, 1_000_000_000, {unit: INTENTS})
         indexer = IndexerProcess(ogmios_url=devnet.ogmios_url, kupo_url=devnet.kupo_url,
                                  db_path=tmp / "indexer" / "indexer.sqlite3",
                                  env={"INDEXER_TREASURY_ADDRESS": identity.custodial_address,
-                                      "INDEXER_POLICY_ID": identity.policy_id,
+                                      "INDEXER_POLICY_ID": identity.asset.policy_id,
                                       "INDEXER_ASSET_NAME": identity.asset.asset_name,
                                       "INDEXER_LOG_LEVEL": "WARNING"}).start()
         settings = GatewaySettings(state_dir=tmp / "gateway", burn_enabled=True, burn_lanes=LANES,

@@ -9,6 +9,7 @@ indexer can be stopped and started again.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import socket
@@ -121,7 +122,7 @@ class Stack:
 
     @property
     def unit(self) -> str:
-        return f"{self.identity.policy_id}{self.identity.asset.asset_name}"
+        return f"{self.identity.asset.policy_id}.{self.identity.asset.asset_name}"
 
     def ledger(self) -> SqliteLedger:
         db = Database(self.state_dir / "gateway.sqlite3")
@@ -137,13 +138,13 @@ class Stack:
         claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
         return str(claims["sub"]), token
 
-    def treasury_tokens(self) -> int:
-        """$CREATE at the custodial address, straight from Kupo (not through the gateway or the indexer)."""
-        url = f"{self.devnet.kupo_url}/matches/{self.identity.custodial_address}?unspent"
+    def treasury_tokens(self, address: str = "") -> int:
+        """$CREATE at the custodial address (or ``address``), straight from Kupo (not through the gateway
+        or the indexer)."""
+        url = f"{self.devnet.kupo_url}/matches/{address or self.identity.custodial_address}?unspent"
         with urllib.request.urlopen(url, timeout=10) as reply:
             matches = json.loads(reply.read())
-        unit = f"{self.identity.policy_id}.{self.identity.asset.asset_name}"
-        return sum(int(m["value"].get("assets", {}).get(unit, 0)) for m in matches)
+        return sum(int(m["value"].get("assets", {}).get(self.unit, 0)) for m in matches)
 
     def start_signer(self, **overrides: str) -> None:
         self.signer = SignerProcess({**self.signer_env, **overrides}, self.workdir)
@@ -164,18 +165,22 @@ def _identity(target: str) -> signer_pb2.Identity:
         channel.close()
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    tmp = tmp_path_factory.mktemp("burns")
+ADDRESS_MODE_POLICY = "5e" * 28  # address mode burns a token the studio did not mint
+
+
+@contextlib.contextmanager
+def build_stack(tmp: Path, mode: str = "mint") -> Iterator[Stack]:
     devnet = DevnetProcess(block_time=1.0).start()
     workdir = short_tmp()
-    prov = provision("file", workdir, "mint", extra={
-        "SIGNER_SYSTEM_START": devnet.info()["system_start"], "SIGNER_FSYNC": "false", "SIGNER_LOG_LEVEL": "INFO",
-        "SIGNER_MAX_TOKENS_PER_DAY": "100000"})
+    extra = {"SIGNER_SYSTEM_START": devnet.info()["system_start"], "SIGNER_FSYNC": "false",
+             "SIGNER_LOG_LEVEL": "INFO", "SIGNER_MAX_TOKENS_PER_DAY": "100000"}
+    if mode == "address":
+        extra["SIGNER_ASSET_POLICY_ID"] = ADDRESS_MODE_POLICY
+    prov = provision("file", workdir, mode, extra=extra)
     signer = SignerProcess(prov.env, workdir)
     signer.wait_ready()
     identity = _identity(signer.target)
-    asset = f"{identity.policy_id}.{identity.asset.asset_name}"
+    asset = f"{identity.asset.policy_id}.{identity.asset.asset_name}"
     # Two treasury UTxOs: the burner splits them into lanes itself.
     devnet.fund(identity.custodial_address, TREASURY_LOVELACE // 2, {asset: TREASURY_TOKENS // 2})
     devnet.fund(identity.custodial_address, TREASURY_LOVELACE // 2, {asset: TREASURY_TOKENS // 2})
@@ -183,7 +188,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                              db_path=tmp / "indexer" / "indexer.sqlite3",
                              env={"INDEXER_TREASURY_ADDRESS": identity.custodial_address,
                                   "INDEXER_SINK_ADDRESS": identity.sink_address,
-                                  "INDEXER_POLICY_ID": identity.policy_id,
+                                  "INDEXER_POLICY_ID": identity.asset.policy_id,
                                   "INDEXER_ASSET_NAME": identity.asset.asset_name}).start()
     state_dir = tmp / "gateway"
     base_env = {
@@ -207,6 +212,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         built.signer.stop()
         indexer.close()
         devnet.close()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with build_stack(tmp_path_factory.mktemp("burns")) as built:
+        yield built
 
 
 async def spend(stack: Stack, user_id: str, count: int, prefix: str) -> list[str]:

@@ -235,8 +235,7 @@ async def test_treasury_exhausted_refuses_card_generations_then_recovers(stack: 
     _, metrics = stack.gateway.call_text("/metrics")
     assert "gateway_burn_treasury_low 1.0" in metrics
 
-    asset = f"{stack.identity.policy_id}.{stack.identity.asset.asset_name}"
-    stack.devnet.fund(stack.identity.custodial_address, 50_000_000, {asset: 100})
+    stack.devnet.fund(stack.identity.custodial_address, 50_000_000, {stack.unit: 100})
     wait_for(lambda: settled(stack, ids) == len(ids), 90, "the waiting intents burned after the top-up")
     wait_for(lambda: health_of_burns(stack)["detail"] == "ok", 30, "health back to ok")
     result = stack.gateway_cli("reconcile", "--json")
