@@ -13,7 +13,7 @@ import cbor2
 
 from common.cardano import AssetId, is_hex, lovelace_to_ada
 from gateway.accounts.principal import Principal
-from gateway.lib.errors import ClientError, NotFound
+from gateway.lib.errors import ClientError, NotFound, TooManyRequests
 from gateway.web3.address import WalletAddress, parse_address
 from gateway.web3.chain import Chain, LedgerRefusal, TxState, Utxo
 from gateway.web3.errors import InsufficientCreate, LedgerRefused, QuoteExpired, QuoteNotCoverable
@@ -27,6 +27,9 @@ __all__ = ["MAX_CLIENT_UTXOS", "QuoteService", "Web3Config"]
 
 MAX_CLIENT_UTXOS = 256
 MAX_UTXO_HEX = 40_000
+# Only an address holding $CREATE gets a quote (402 first), so a cap per address bounds the rows anyone
+# can make; a page needs one or two at a time.
+MAX_OPEN_QUOTES_PER_ADDRESS = 20
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,9 @@ class QuoteService:
         fee_params = FeeParams(params_now.min_fee_a, params_now.min_fee_b, params_now.coins_per_utxo_byte,
                                params_now.max_tx_size, params_now.max_value_size or 5000)
         ttl_slot = tip.slot + self.config.quote_ttl_s  # one slot per second on every Shelley-era network
+        if await self.store.open_quotes(address.bech32, time.time()) >= MAX_OPEN_QUOTES_PER_ADDRESS:
+            raise TooManyRequests(f"this address already has {MAX_OPEN_QUOTES_PER_ADDRESS} open quotes: pay or let"
+                                  " them expire", retry_after_s=60, code="too_many_quotes")
         try:
             tx = build_quote_tx(utxos, pay_to=self.config.pay_to, change_to=address, asset=self.config.asset,
                                 price=self.config.price, params=fee_params, ttl_slot=ttl_slot,

@@ -162,6 +162,15 @@ class Web3Store:
 
         await self.db.write(add)
 
+    async def open_quotes(self, address: str, now: float) -> int:
+        """Quotes of ``address`` still open (unpaid, unexpired)."""
+        def count(conn: sqlite3.Connection) -> int:
+            row = conn.execute("SELECT COUNT(*) AS n FROM web3_quotes WHERE address = ? AND state = 'open'"
+                               " AND expires_at > ?", (address, now)).fetchone()
+            return int(row["n"])
+
+        return await self.db.read(count)
+
     async def quote(self, quote_id: str) -> QuoteRow | None:
         def read(conn: sqlite3.Connection) -> QuoteRow | None:
             row = conn.execute(_SELECT_QUOTE + " WHERE id = ?", (quote_id,)).fetchone()

@@ -254,3 +254,15 @@ async def test_tx_dropped_by_a_rollback_is_sent_again_by_a_replayed_submit(web3_
     assert again.status_code == 202, again.text
     await gw.blocks(MIN_CONFIRMATIONS)
     assert (await gw.wait_state(quote["quote_id"], {"delivered", "failed"}))["state"] == "delivered"
+
+
+async def test_open_quotes_per_address_are_capped(web3_gateway: Web3Gateway) -> None:
+    from gateway.web3.quotes import MAX_OPEN_QUOTES_PER_ADDRESS
+
+    gw = web3_gateway
+    wallet = _funded(gw.stack)
+    for i in range(MAX_OPEN_QUOTES_PER_ADDRESS):
+        await gw.quote(wallet, f"prompt {i}")
+    response = await gw.client.post("/v1/web3/quotes", json={"prompt": "one more", "address": wallet.bech32})
+    assert response.status_code == 429 and response.json()["code"] == "too_many_quotes", response.text
+    assert response.headers["Retry-After"] == "60"
