@@ -33,6 +33,7 @@ from compose_model import (
     sha256,
     write_paths,
 )
+from compose_rules import NEW_RULES, metrics_endpoints
 
 ROOT = Path(__file__).resolve().parent.parent
 NETWORKS = ("mainnet", "preprod", "preview")
@@ -53,7 +54,10 @@ RUN_NODE_OPTIONS = {"--config", "--topology", "--database-path", "--socket-path"
 # onnxruntime/capi/libonnxruntime_providers_{cuda,tensorrt}.so: libcudart.so.13, libcudnn.so.9, libnvinfer.so.10).
 ORT_GPU_LIBS = {"1.31.1": {"cuda": 13, "cudnn": 9, "tensorrt": 10}}
 # `${VAR:?}` aborts every command on the file, so only these may use it (a plain `up` cannot do without them).
-REQUIRED_VARIABLES = {"docker-compose.yml": {"NETWORK"}, "docker-compose.bootstrap.yml": {"NETWORK"}}
+# The SPO override cannot run at all without the operator's paths, so there they abort on purpose.
+REQUIRED_VARIABLES = {"docker-compose.yml": {"NETWORK"},
+                      "docker-compose.spo.yml": {"CARDANO_NODE_SOCKET_DIR", "CARDANO_NODE_CONFIG_DIR",
+                                                 "CARDANO_NODE_SOCKET_GID"}}
 # Services that can take hours to turn healthy (ledger replay, first sync): nothing may wait on them.
 SLOW_SERVICES = {"cardano-node", "ogmios", "kupo", "indexer"}
 MIN_SLOW_START_PERIOD_S = 3600
@@ -66,6 +70,8 @@ WIRING = [
     ("indexer", "INDEXER_ASSET_NAME", "CREATE_ASSET_NAME"), ("indexer", "INDEXER_TREASURY_ADDRESS", "TREASURY_ADDRESS"),
     ("kupo", "KUPO_POLICY_ID", "CREATE_POLICY_ID"), ("kupo", "KUPO_TREASURY_ADDRESS", "TREASURY_ADDRESS"),
 ]
+# Read by docker compose itself from .env, never interpolated.
+COMPOSE_OWN_VARIABLES = {"COMPOSE_PROFILES"}
 KEPT_OUT_OF_BUILDS = (".git", ".venv", "secrets", "var", "models", ".env")
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
@@ -229,18 +235,20 @@ def rule_required_variables(b: Bundle) -> list[str]:
         interpolate(doc, {}, set(), missing)
         for var in sorted(missing - REQUIRED_VARIABLES.get(file, set())):
             found.append(f"{file}: ${{{var}:?}} aborts every command on the file; let the service refuse instead")
-    bootstrap = b.services("docker-compose.bootstrap.yml").get("signer")
+    init = b.services().get("signer-init")
     signer = b.services().get("signer", {})
-    if bootstrap is None:
-        found.append("docker-compose.bootstrap.yml: needs the signer, so `keys init` runs before .env is complete")
+    if init is None:
+        found.append("signer-init: missing; `keys init` must run (profile bootstrap) before .env is complete")
         return found
-    for key in ("build", "image", "network_mode", "secrets", "read_only", "cap_drop", "security_opt", "tmpfs"):
-        if bootstrap.get(key) != signer.get(key):
-            found.append(f"docker-compose.bootstrap.yml: signer {key} differs from docker-compose.yml's")
-    if environment(bootstrap) != {k: v for k, v in environment(signer).items() if k != "CREATORPASS_REQUIRED"}:
-        found.append("docker-compose.bootstrap.yml: signer environment differs from docker-compose.yml's")
-    if not set(bootstrap.get("volumes", [])) <= set(signer.get("volumes", [])):
-        found.append("docker-compose.bootstrap.yml: signer mounts a volume the real signer does not")
+    for key in ("build", "image", "secrets", "read_only", "cap_drop", "security_opt"):
+        if init.get(key) != signer.get(key):
+            found.append(f"signer-init: {key} differs from the signer's")
+    if init.get("network_mode") != "none" or "networks" in init:
+        found.append("signer-init: network_mode must be none (keys are made with no network at all)")
+    if environment(init) != {k: v for k, v in environment(signer).items() if k != "SIGNER_METRICS_LISTEN"}:
+        found.append("signer-init: environment differs from the signer's")
+    if not set(init.get("volumes", [])) <= set(signer.get("volumes", [])):
+        found.append("signer-init: mounts a volume the real signer does not")
     return found
 
 
@@ -336,7 +344,8 @@ def rule_network_from_one_variable(b: Bundle) -> list[str]:
             found += [f"{name}: {var} is derived from NETWORK by the entrypoint; do not set it ({file})"
                       for var in DERIVED_FROM_NETWORK if var in env]
             network_aware = any(k.startswith(("SIGNER_", "INDEXER_", "GATEWAY_")) for k in env)
-            if network_aware and "${NETWORK" not in env.get("CREATORPASS_NETWORK", ""):
+            own_entrypoint = "entrypoint" in svc  # e.g. `creatorpass doctor`, which reads NETWORK itself
+            if network_aware and not own_entrypoint and "${NETWORK" not in env.get("CREATORPASS_NETWORK", ""):
                 found.append(f"{name}: CREATORPASS_NETWORK must come from ${{NETWORK}} ({file})")
     for name, svc in b.services().items():
         dockerfile = b.dockerfile(svc)
@@ -356,6 +365,7 @@ def rule_settings_wiring(b: Bundle) -> list[str]:
         if not re.search(r"\$\{" + source + r"\b", value):
             found.append(f"{service}: {var} must come from ${{{source}}} in .env")
     used = set().union(*b.used.values()) if b.used else set()
+    used |= COMPOSE_OWN_VARIABLES & set(b.env_example)
     for var in sorted(used - set(b.env_example)):
         found.append(f".env.example: {var} is used by the compose files but not documented")
     for var in sorted(set(b.env_example) - used):
@@ -395,10 +405,9 @@ def rule_exposure_and_monitoring(b: Bundle) -> list[str]:
             found.append(f"{name}: /prometheus needs a named volume, or the data goes with the container")
         config = b.root / "docker" / "prometheus.yml"
         targets = set(re.findall(r"[\w-]+:\d+", config.read_text())) if config.exists() else set()
-        wanted = {"kupo:1442", "ogmios:1337"} & {f"{n}:{p}" for n in services for p in ("1442", "1337")}
-        wanted |= {f"{n}:{v}" for n, s in services.items() for k, v in environment(s).items()
-                   if k.endswith("_HEALTH_PORT")}
-        found += [f"docker/prometheus.yml: does not scrape {t}/metrics" for t in sorted(wanted - targets)]
+        for service, names, port in metrics_endpoints(b):
+            if not {f"{n}:{port}" for n in names} & targets:
+                found.append(f"docker/prometheus.yml: does not scrape {service}:{port}/metrics")
     return sorted(set(found))
 
 
@@ -419,7 +428,8 @@ def rule_dockerignore(b: Bundle) -> list[str]:
     return sorted(set(found))
 
 
-RULES = [rule_schema_and_builds, rule_bind_mounts_exist, rule_node_flags, rule_stack_versions, rule_writable_dirs,
+RULES = [*NEW_RULES, rule_schema_and_builds, rule_bind_mounts_exist,
+         rule_node_flags, rule_stack_versions, rule_writable_dirs,
          rule_secret_files_documented, rule_required_variables, rule_no_waiting_on_slow_services,
          rule_gpu_image_matches_wheel, rule_signer_socket_clients, rule_network_from_one_variable,
          rule_settings_wiring, rule_start_point, rule_exposure_and_monitoring, rule_dockerignore]

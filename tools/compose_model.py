@@ -16,13 +16,17 @@ import yaml
 
 __all__ = [
     "COMPOSE_FILES",
+    "OVERRIDES",
     "Bundle",
     "Dockerfile",
+    "active",
     "environment",
     "gpu_services",
     "ignored",
     "interpolate",
     "load_schema",
+    "load_yaml",
+    "merge",
     "mounts",
     "node_version",
     "published",
@@ -32,16 +36,80 @@ __all__ = [
 ]
 
 SCHEMA_CANDIDATES = ("tools/compose-spec.json", "../shared/reference/compose/compose-spec.json")
-COMPOSE_FILES = ("docker-compose.yml", "docker-compose.bootstrap.yml")
+COMPOSE_FILES = ("docker-compose.yml", "docker-compose.spo.yml", "docker-compose.spo-remote.yml")
+OVERRIDES = COMPOSE_FILES[1:]
 _VAR = re.compile(r"\$(?:(\$)|\{([A-Za-z_]\w*)(?:(:?[-?])([^}]*))?\}|([A-Za-z_]\w*))")
+
+
+class Override(list):  # type: ignore[type-arg]
+    """A sequence tagged !override: replaces the base file's value instead of being appended to it."""
+
+
+class OverrideMap(dict):  # type: ignore[type-arg]
+    """A mapping tagged !override."""
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+def _override(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.SequenceNode):
+        return Override(loader.construct_sequence(node, deep=True))
+    if isinstance(node, yaml.MappingNode):
+        return OverrideMap(loader.construct_mapping(node, deep=True))
+    return loader.construct_scalar(node)  # type: ignore[arg-type]
+
+
+_Loader.add_constructor("!override", _override)
+_Loader.add_constructor("!reset", lambda loader, node: None)
+
+
+def load_yaml(text: str) -> Any:
+    """YAML with Compose's !override and !reset tags (Compose v2.24.4+)."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader with two more tags)
+
+
+_KEYED_SEQUENCES = {"volumes": lambda v: str(v).split(":")[1] if ":" in str(v) else str(v),
+                    "ports": str, "secrets": str}
+_REPLACED = {"command", "entrypoint"}
+
+
+def merge(base: Any, over: Any, key: str = "") -> Any:
+    """Compose's merge of an override file onto a base: mappings merge, sequences append (volumes, ports and
+    secrets unique by target), command/entrypoint and !override values replace, !reset (None) removes."""
+    if isinstance(over, (Override, OverrideMap)) or key in _REPLACED:
+        return list(over) if isinstance(over, list) else (dict(over) if isinstance(over, dict) else over)
+    if isinstance(base, dict) and isinstance(over, dict):
+        out = dict(base)
+        for k, v in over.items():
+            if v is None:
+                out.pop(k, None)
+            else:
+                out[k] = merge(base[k], v, k) if k in base else v
+        return out
+    if isinstance(base, list) and isinstance(over, list):
+        if key in _KEYED_SEQUENCES:
+            ident = _KEYED_SEQUENCES[key]
+            replaced = {ident(v) for v in over}
+            return [v for v in base if ident(v) not in replaced] + list(over)
+        return base + [v for v in over if v not in base]
+    return over
+
+
+def active(services: dict[str, dict[str, Any]], profiles: set[str]) -> dict[str, dict[str, Any]]:
+    """The services `docker compose up` starts with these profiles enabled."""
+    return {n: s for n, s in services.items() if not s.get("profiles") or set(s["profiles"]) & profiles}
 
 
 def interpolate(node: Any, env: dict[str, str], used: set[str], missing: set[str]) -> Any:
     """Compose's variable interpolation over every string value; ``:?``/``?`` misses go to ``missing``."""
     if isinstance(node, dict):
-        return {k: interpolate(v, env, used, missing) for k, v in node.items()}
+        mapping = {k: interpolate(v, env, used, missing) for k, v in node.items()}
+        return OverrideMap(mapping) if isinstance(node, OverrideMap) else mapping
     if isinstance(node, list):
-        return [interpolate(v, env, used, missing) for v in node]
+        items = [interpolate(v, env, used, missing) for v in node]
+        return Override(items) if isinstance(node, Override) else items
     if not isinstance(node, str):
         return node
 
@@ -130,13 +198,17 @@ class Bundle:
         raw, docs, used = {}, {}, {}
         for name in COMPOSE_FILES:
             if (root / name).exists():
-                raw[name] = yaml.safe_load((root / name).read_text())
+                raw[name] = load_yaml((root / name).read_text())
                 used[name] = set()
                 docs[name] = interpolate(raw[name], env, used[name], set())
         return cls(root, raw, docs, used, env)
 
     def services(self, name: str = "docker-compose.yml") -> dict[str, dict[str, Any]]:
         return self.docs.get(name, {}).get("services", {})
+
+    def merged(self, override: str) -> dict[str, Any]:
+        """docker-compose.yml with ``override`` on top (both interpolated with .env.example's values)."""
+        return dict(merge(self.docs.get("docker-compose.yml", {}), self.docs.get(override, {})))
 
     def dockerfile(self, svc: dict[str, Any]) -> Dockerfile | None:
         build = svc.get("build")

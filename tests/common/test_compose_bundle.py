@@ -22,8 +22,10 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 from check_compose import problems  # noqa: E402
 
-BUNDLE = ["docker-compose.yml", "docker-compose.bootstrap.yml", "docker", "cardano-node-config", ".env.example",
-          ".dockerignore", "README.md", "constraints.txt", "models", "tools/compose-spec.json"]
+BUNDLE = ["docker-compose.yml", "docker-compose.spo.yml", "docker-compose.spo-remote.yml", "docker",
+          "cardano-node-config", ".env.example", ".dockerignore", "README.md", "constraints.txt", "models",
+          "tools/compose-spec.json"]
+METRIC_PACKAGES = ["gateway", "indexer", "inference", "signer"]  # read for the metric names (linked, not copied)
 
 
 @pytest.fixture
@@ -35,6 +37,8 @@ def bundle(tmp_path: Path) -> Path:
             shutil.copytree(source, target)
         else:
             shutil.copy2(source, target)
+    for package in METRIC_PACKAGES:
+        (tmp_path / package).symlink_to(ROOT / package, target_is_directory=True)
     return tmp_path
 
 
@@ -128,11 +132,12 @@ def test_required_variables_only_where_a_plain_up_needs_them(bundle: Path) -> No
     found = replace(bundle, "docker-compose.yml", "KUPO_POLICY_ID: ${CREATE_POLICY_ID:-}",
                     "KUPO_POLICY_ID: ${CREATE_POLICY_ID:?set it}")
     assert has(found, "docker-compose.yml: ${CREATE_POLICY_ID:?} aborts every command"), found
-    found = replace(bundle, "docker-compose.bootstrap.yml", "SIGNER_SINK_MODE: ${SINK_MODE:-mint}",
-                    "SIGNER_SINK_MODE: address")
-    assert has(found, "bootstrap.yml: signer environment differs"), found
-    (bundle / "docker-compose.bootstrap.yml").unlink()
-    assert has(problems(bundle, hadolint=False), "bootstrap.yml: needs the signer")
+    found = edit(bundle, lambda d: d["services"]["signer-init"].update(environment={"SIGNER_SINK_MODE": "address"}))
+    assert has(found, "signer-init: environment differs from the signer's"), found
+    found = edit(bundle, lambda d: d["services"]["signer-init"].pop("network_mode"))
+    assert has(found, "signer-init: network_mode must be none"), found
+    found = edit(bundle, lambda d: d["services"].pop("signer-init"))
+    assert has(found, "signer-init: missing"), found
 
 
 def test_nothing_waits_for_a_slow_service_to_be_healthy(bundle: Path) -> None:
@@ -164,8 +169,8 @@ def test_gpu_image_cuda_major_matches_the_wheel(bundle: Path) -> None:
 def test_signer_clients_join_the_socket_group(bundle: Path) -> None:
     compose = bundle / "docker-compose.yml"
     client = ("  studio-client:\n    image: example/client\n    volumes: [*signer-socket-volume]\n"
-              "    healthcheck: {test: [CMD, 'true']}\n")
-    text = compose.read_text().replace("\nsecrets:\n", "\n" + client + "\nsecrets:\n", 1)
+              "    healthcheck: {test: [CMD, 'true']}\n    deploy: {resources: {limits: {cpus: '1', memory: 64m}}}\n")
+    text = compose.read_text().replace("\nnetworks:\n", "\n" + client + "\nnetworks:\n", 1)
     compose.write_text(text)
     assert has(problems(bundle, hadolint=False), "studio-client: mounts the signer's socket without group_add [10010]")
     compose.write_text(text.replace("volumes: [*signer-socket-volume]",
@@ -241,7 +246,8 @@ def run_script(script: str, env: dict[str, str], bin_dir: Path, *args: str,
 
 
 @pytest.mark.parametrize(("network", "network_id", "address_network"),
-                         [("mainnet", "1", "mainnet"), ("preprod", "0", "testnet"), ("preview", "0", "testnet")])
+                         [("mainnet", "1", "mainnet"), ("preprod", "0", "testnet"), ("preview", "0", "testnet"),
+                          ("devnet", "0", "testnet")])
 def test_entrypoint_derives_the_network_settings(tmp_path: Path, network: str, network_id: str,
                                                  address_network: str) -> None:
     fake_program(tmp_path, "python", 'echo "args=$*"; env | grep -E "^(SIGNER|INDEXER|GATEWAY)_NETWORK" | sort\n')
@@ -252,12 +258,13 @@ def test_entrypoint_derives_the_network_settings(tmp_path: Path, network: str, n
     fake_program(tmp_path, "python", 'echo "start=${SIGNER_SYSTEM_START:-}"\n')
     done = run_script("entrypoint.sh", {"SERVICE": "signer", "CREATORPASS_NETWORK": network}, tmp_path)
     assert done.stdout.strip() == "start=" + {"mainnet": "", "preprod": "2022-06-20T00:00:00Z",
-                                              "preview": "2022-10-25T00:00:00Z"}[network]
+                                              "preview": "2022-10-25T00:00:00Z",
+                                              "devnet": "2026-01-01T00:00:00Z"}[network]
 
 
 def test_entrypoint_refuses_bad_and_missing_values_naming_the_env_variable(tmp_path: Path) -> None:
     fake_program(tmp_path, "python", "echo started\n")
-    cases = [({"CREATORPASS_NETWORK": "testnet"}, "NETWORK must be mainnet, preprod or preview"),
+    cases = [({"CREATORPASS_NETWORK": "testnet"}, "NETWORK must be mainnet, preprod, preview or devnet"),
              ({"CREATORPASS_NETWORK": "mainnet", "SIGNER_NETWORK_ID": "0"},
               "SIGNER_NETWORK_ID=0 disagrees with NETWORK=mainnet"),
              ({"CREATORPASS_REQUIRED": "INDEXER_TREASURY_ADDRESS=TREASURY_ADDRESS", "INDEXER_TREASURY_ADDRESS": ""},
@@ -315,3 +322,97 @@ def test_node_health_reads_the_magic_of_each_pinned_network(tmp_path: Path) -> N
         done = subprocess.run(["bash", "-c", code], capture_output=True, text=True, timeout=30)
         assert done.stdout.strip() == magic, (network, done)
     assert subprocess.run(["bash", "-n", str(ROOT / "docker" / "node-health.sh")], timeout=30).returncode == 0
+
+
+# --- issue 14 (the appliance's bundle) and issue 12 (stake-pool operators) -----------------------------------
+
+
+def test_signer_is_isolated_and_only_inference_gets_a_pinned_gpu(bundle: Path) -> None:
+    def change(doc: dict[str, Any]) -> None:
+        doc["services"]["signer"]["networks"] = ["signer-net", "edge"]
+        doc["services"]["gateway"]["networks"].append("signer-net")
+        doc["services"]["indexer"]["networks"] = ["edge"]
+        doc["services"]["inference"]["deploy"]["resources"]["reservations"]["devices"][0].pop("device_ids")
+        doc["services"]["inference-cpu"]["deploy"]["resources"]["reservations"] = {
+            "devices": [{"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}]}
+    found = edit(bundle, change)
+    assert has(found, "signer: network edge must be internal"), found
+    assert has(found, "signer: gateway share its network signer-net")
+    assert has(found, "indexer: needs no egress")
+    assert has(found, "GPU reserved by ['inference', 'inference-cpu']")
+    assert has(found, "inference: pin the GPU with device_ids")
+
+
+def test_limits_non_root_users_and_secrets_as_files(bundle: Path) -> None:
+    def change(doc: dict[str, Any]) -> None:
+        del doc["services"]["gateway"]["deploy"]
+        doc["services"]["doctor"]["user"] = "0:0"
+        doc["services"]["gateway"]["environment"]["GATEWAY_JWT_SECRET"] = "hunter2"
+        doc["services"]["gateway"]["secrets"].remove("stripe_secret_key")
+    found = edit(bundle, change)
+    assert has(found, "gateway: no CPU and memory limit"), found
+    assert has(found, "doctor: runs as root")
+    assert has(found, "gateway: GATEWAY_JWT_SECRET holds a secret in the environment")
+    assert has(found, "gateway: GATEWAY_STRIPE_SECRET_KEY_FILE reads /run/secrets/stripe_secret_key, which is not")
+    found = edit(bundle, lambda d: d["services"]["gateway"]["build"]["args"].update(APP_UID="0"))
+    assert has(found, "gateway: its image runs as root"), found
+
+
+def test_devnet_profile_replaces_the_chain_and_dependencies_allow_it(bundle: Path) -> None:
+    def change(doc: dict[str, Any]) -> None:
+        doc["services"]["indexer"]["depends_on"]["ogmios"].pop("required")
+        del doc["services"]["kupo"]["profiles"]
+        doc["services"]["devnet"]["networks"]["backend"]["aliases"] = ["ogmios"]
+        doc["services"]["stripe-sandbox"]["profiles"] = ["devnet", "chain"]
+    found = edit(bundle, change)
+    assert has(found, "indexer: depends on ogmios (profiles ['chain']) without required: false"), found
+    assert has(found, "kupo: runs under the devnet profile")
+    assert has(found, "stripe-sandbox: must run under the devnet profile only")
+    assert not has(found, "devnet profile: nothing answers as kupo")  # kupo itself now runs there
+    found = edit(bundle, lambda d: d["services"]["kupo"].update(profiles=["chain"]))
+    assert has(found, "devnet profile: nothing answers as kupo"), found
+
+
+def test_alert_rules_pass_promtool_and_use_exported_metrics(bundle: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if shutil.which("promtool") is None:
+        pytest.fail("promtool missing: tools/setup-system.sh installs Debian's prometheus package")
+    assert problems(bundle, hadolint=False) == []
+    found = replace(bundle, "docker/alerts.yml", "max(gateway_burn_treasury_low) == 1", "max(gateway_treasury_lo) == 1")
+    assert has(found, "TreasuryLow uses gateway_treasury_lo, which no service exports"), found
+    found = replace(bundle, "docker/alerts.yml", "- alert: IndexerLagging", "- alert: IndexerSlow")
+    assert has(found, "docker/alerts.yml: no IndexerLagging alert"), found
+    found = replace(bundle, "docker/alerts.yml", "expr: max(creatorpass_indexer_lag_slots) > 600",
+                    "expr: max(creatorpass_indexer_lag_slots > 600")
+    assert has(found, "promtool check rules docker/alerts.yml"), found
+    found = replace(bundle, "docker/prometheus.yml", '"signer:9101"', '"signer:9999"')
+    assert has(found, "docker/prometheus.yml: does not scrape signer:9101/metrics"), found
+    monkeypatch.setenv("PATH", str(bundle / "empty"))
+    assert has(problems(bundle, hadolint=False), "promtool not found: install Debian's prometheus package")
+
+
+def test_spo_override_starts_no_node_and_documents_read_only_mounts(bundle: Path) -> None:
+    found = replace(bundle, "docker-compose.spo.yml", "profiles: !override [bundled-node-off-under-spo]",
+                    "profiles: [bundled-node-off-under-spo]")
+    assert has(found, "docker-compose.spo.yml: starts cardano-node"), found
+    found = replace(bundle, "docker-compose.spo.yml", "directory)}:/node-config:ro\n    # The socket",
+                    "directory)}:/node-config\n    # The socket")
+    assert has(found, "docker-compose.spo.yml: ogmios mounts ${CARDANO_NODE_CONFIG_DIR} at /node-config writable")
+    found = replace(bundle, "docker-compose.spo.yml", "      KUPO_NODE_SOCKET:", "      KUPO_NODE_SOCKETS:")
+    assert has(found, "kupo must read the operator's node socket"), found
+    found = replace(bundle, "docker-compose.spo.yml", "  doctor:\n", "  doctor:\n    ports: ['8081:8080']\n")
+    assert has(found, "doctor: publishes 8081:8080 on every interface (docker-compose.spo.yml)"), found
+    text = (bundle / "README.md").read_text().replace("CARDANO_NODE_CONFIG_DIR", "the config directory")
+    (bundle / "README.md").write_text(text)
+    assert has(problems(bundle, hadolint=False), "README 'SPO add-on': does not document CARDANO_NODE_CONFIG_DIR")
+
+
+def test_entrypoint_on_the_devnet_points_the_gateway_at_the_sandbox(tmp_path: Path) -> None:
+    fake_program(tmp_path, "python", 'env | grep -E "^(GATEWAY_STRIPE|GATEWAY_DEVNET|DEVNET_SYSTEM)" | sort\n')
+    done = run_script("entrypoint.sh", {"SERVICE": "gateway", "CREATORPASS_NETWORK": "devnet"}, tmp_path)
+    assert done.stdout.split() == ["DEVNET_SYSTEM_START=2026-01-01T00:00:00Z",
+                                   "GATEWAY_DEVNET_CONTROL_URL=http://devnet:10000",
+                                   "GATEWAY_STRIPE_API_BASE=http://stripe-sandbox:12111",
+                                   "GATEWAY_STRIPE_JS_URL=http://127.0.0.1:12111/v3/"], done
+    fake_program(tmp_path, "python", "env | grep -c GATEWAY_STRIPE_API_BASE || true\n")
+    done = run_script("entrypoint.sh", {"SERVICE": "gateway", "CREATORPASS_NETWORK": "preprod"}, tmp_path)
+    assert done.stdout.strip() == "0", done  # real Stripe everywhere else
