@@ -14,6 +14,7 @@ DEFAULT_PACKAGES=(
   softhsm2   # PKCS#11 token for the signer's HSM keystore tests (tests/signer, marker `hsm`)
   chromium   # the studio page's browser tests (tests/e2e: Playwright drives /usr/bin/chromium, never its own)
   postgresql # the PostgreSQL ledger tests start a real server (initdb/postgres from /usr/lib/postgresql/*/bin)
+  prometheus # promtool: `make compose-check` runs `promtool check rules docker/alerts.yml` (fails without it)
 )
 
 if [[ $# -gt 0 ]]; then
