@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
-import sqlite3
 import time
 from collections.abc import Callable
 
@@ -34,13 +32,20 @@ from common.cardano import AssetId, Value
 from common.logging import get_logger
 from gateway.burns import planner, store
 from gateway.burns.metrics import BATCHES, ERRORS, IN_FLIGHT, LANES, TOKENS_BURNED
-from gateway.burns.signer import SignerClient, SignerError, SignerIdentity, SignerRefusal, SignerUnavailable
+from gateway.burns.signer import (
+    SignerClient,
+    SignerError,
+    SignerIdentity,
+    SignerRefusal,
+    SignerRejected,
+    SignerUnavailable,
+)
 from gateway.burns.treasury import TreasuryGuard
 from gateway.burns.txbuild import BurnInput, BurnNotBuildable, FeeParams, signed_tx
 from gateway.credits.ledger import BurnIntent, Ledger
 from gateway.lib.db import Database
 from gateway.settings import GatewaySettings
-from gateway.web3.chain import Chain, ChainTip, LedgerRefusal, TxState, TxStatus
+from gateway.web3.chain import Chain, ChainTip, LedgerRefusal, TxNotFound, TxState, TxStatus
 from gateway.web3.errors import ChainError, ChainUnavailable
 
 __all__ = ["CRASH_ENV", "Burner"]
@@ -103,10 +108,13 @@ class Burner:
                                                                           " ORDER BY rowid")):
             if batch.next_attempt_at > self.clock():
                 continue
-            if batch.state == "built":
-                await self.sign(batch, identity, params, slot)
-            else:
-                await self.submit(batch, tip)
+            try:
+                if batch.state == "built":
+                    await self.sign(batch, identity, params, slot)
+                else:
+                    await self.submit(batch, tip)
+            except (SignerRejected, ChainError, TxNotFound) as exc:  # this batch's problem, not the round's
+                await self._fail(batch, batch.state, "error", f"{type(exc).__name__}: {exc}")
         await self.follow(identity, params, tip, slot)
         await self.plan(identity, params, slot)
         await self.refresh_treasury(identity)
@@ -335,8 +343,8 @@ class Burner:
             return
         if len(pending) < cap and pending[0].created_at > self.clock() - self.settings.burn_batch_wait_s:
             return
-        claimed = await self.db.read(_claimed_inputs)
-        reserve = _Reserve(self.chain, identity, lanes, claimed)
+        claimed = await self.db.read(planner.claimed_inputs)
+        reserve = planner.Reserve(self.chain, identity, lanes, claimed)
         ttl = self.ttl_for(identity, slot)
         # Batches take the outbox strictly in order (what one batch could not take goes to the next), so
         # the cursor (the highest batched seq) never passes an intent that was left behind.
@@ -350,12 +358,25 @@ class Burner:
             on_chain = {(u.tx_id, u.index): u for u in await self.chain.utxos_by_ref(refs)}
             for lane in free:
                 utxo = on_chain.get((lane.utxo_tx, lane.utxo_index))
-                if utxo is None or not pending:
+                if utxo is None:
+                    await self._lane_missing(lane)
+                    continue
+                if not pending:
                     continue
                 inputs = [BurnInput(utxo.tx_id, utxo.index, utxo.value)]
                 inputs += await self._top_up(identity, utxo.value, cap, reserve)
                 pending = await self._emit(planner.Plan([lane.lane], inputs, pending[:cap]), pending, identity,
                                            params, ttl)
+
+    async def _lane_missing(self, lane: store.Lane) -> None:
+        """A lane whose final tx's output is gone (spent outside the burner, or a rollback deeper than
+        finality) is dropped, so the next split recreates it from the reserve."""
+        states = await self.db.read(lambda c: store.select_batches(c, "id = ?", (lane.batch_id,)))
+        if states and states[0].state == "final":
+            await self.db.write(lambda c: c.execute("DELETE FROM burn_lanes WHERE lane = ?", (lane.lane,)))
+            ERRORS.labels("plan", "lane_lost").inc()
+            log.error("burn_lane_lost", lane=lane.lane, utxo=f"{lane.utxo_tx}#{lane.utxo_index}",
+                      hint="the lane's UTxO is no longer on chain; it is recreated from the reserve")
 
     async def _emit(self, plan: planner.Plan, pending: list[BurnIntent], identity: SignerIdentity,
                     params: FeeParams, ttl: int) -> list[BurnIntent]:
@@ -372,7 +393,7 @@ class Burner:
         return pending[len(batch.generation_ids):]
 
     async def _top_up(self, identity: SignerIdentity, value: Value, cap: int,
-                      reserve: _Reserve) -> list[BurnInput]:
+                      reserve: planner.Reserve) -> list[BurnInput]:
         """One reserve UTxO for a lane short of lovelace or of tokens for a full batch (when there is one)."""
         asset = AssetId(identity.asset_policy_id, identity.asset_name_hex)
         if value.lovelace >= self.settings.burn_lane_min_lovelace and value.quantity(asset) >= cap:
@@ -387,34 +408,3 @@ class Burner:
         balance = await self.chain.balance(identity.custodial_address, asset)
         totals = await self.db.read(store.totals)
         self.guard.update(tokens_free=balance.quantity - totals["pending"], lovelace=balance.lovelace)
-
-
-class _Reserve:
-    """Reserve UTxOs, listed from the chain at most once per round, each handed out once."""
-
-    def __init__(self, chain: Chain, identity: SignerIdentity, lanes: list[store.Lane],
-                 claimed: set[tuple[str, int]]) -> None:
-        self.chain, self.identity, self.lanes, self.claimed = chain, identity, lanes, claimed
-        self._left: list[BurnInput] | None = None
-
-    async def _load(self) -> list[BurnInput]:
-        if self._left is None:
-            self._left = await planner.reserve_utxos(self.chain, self.identity, self.lanes, self.claimed)
-        return self._left
-
-    async def take(self) -> BurnInput | None:
-        left = await self._load()
-        return left.pop(0) if left else None
-
-    async def take_all(self) -> list[BurnInput]:
-        left = await self._load()
-        taken, left[:] = list(left), []
-        return taken
-
-
-def _claimed_inputs(conn: sqlite3.Connection) -> set[tuple[str, int]]:
-    claimed: set[tuple[str, int]] = set()
-    for (raw,) in conn.execute("SELECT inputs FROM burn_batches WHERE state IN ('built', 'signed', 'submitted',"
-                               " 'mempool', 'confirmed')").fetchall():
-        claimed.update((str(t), int(i)) for t, i in json.loads(raw))
-    return claimed

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 import time
@@ -28,7 +29,8 @@ from gateway.burns.txbuild import BuiltBurn, BurnInput, BurnNotBuildable, FeePar
 from gateway.credits.ledger import BurnIntent
 from gateway.web3.chain import Chain, Utxo
 
-__all__ = ["GENERATION_ID", "Plan", "free_lanes", "new_batch", "reserve_utxos", "usable_intents"]
+__all__ = ["GENERATION_ID", "Plan", "Reserve", "claimed_inputs", "free_lanes", "new_batch", "rebuild", "reserve_utxos",
+           "usable_intents"]
 
 log = get_logger("gateway.burns.planner")
 # The signer's rule for an id: 1-128 printable ASCII characters without spaces.
@@ -130,3 +132,34 @@ def rebuild(old: store.Batch, inputs: list[BurnInput], identity: SignerIdentity,
         root=old.root, tx_id=built.tx_id, body=built.body, aux=built.aux, fee=built.fee, ttl_slot=built.ttl_slot,
         inputs=list(built.inputs), lane_outputs=lane_outputs, supersedes=old.id)
     return batch, built
+
+
+class Reserve:
+    """Reserve UTxOs, listed from the chain at most once per round, each handed out once."""
+
+    def __init__(self, chain: Chain, identity: SignerIdentity, lanes: list[store.Lane],
+                 claimed: set[tuple[str, int]]) -> None:
+        self.chain, self.identity, self.lanes, self.claimed = chain, identity, lanes, claimed
+        self._left: list[BurnInput] | None = None
+
+    async def _load(self) -> list[BurnInput]:
+        if self._left is None:
+            self._left = await reserve_utxos(self.chain, self.identity, self.lanes, self.claimed)
+        return self._left
+
+    async def take(self) -> BurnInput | None:
+        left = await self._load()
+        return left.pop(0) if left else None
+
+    async def take_all(self) -> list[BurnInput]:
+        left = await self._load()
+        taken, left[:] = list(left), []
+        return taken
+
+
+def claimed_inputs(conn: sqlite3.Connection) -> set[tuple[str, int]]:
+    claimed: set[tuple[str, int]] = set()
+    for (raw,) in conn.execute("SELECT inputs FROM burn_batches WHERE state IN ('built', 'signed', 'submitted',"
+                               " 'mempool', 'confirmed')").fetchall():
+        claimed.update((str(t), int(i)) for t, i in json.loads(raw))
+    return claimed
