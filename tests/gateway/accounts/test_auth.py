@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import httpx
@@ -170,3 +171,14 @@ async def test_rate_limits_per_address_and_email(make_gateway: MakeGateway) -> N
         rows = await gateway.container.db.read(
             lambda conn: conn.execute("SELECT bucket, hits FROM rate_limit_windows").fetchall())
         assert any(r["bucket"] == "login:email:artist@example.com" and r["hits"] >= 3 for r in rows)
+
+
+async def test_concurrent_refreshes_of_one_token_revoke_the_family(client: httpx.AsyncClient) -> None:
+    pair = await signup(client)
+    replies = await asyncio.gather(*(client.post("/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]})
+                                     for _ in range(5)))
+    codes = sorted(r.status_code for r in replies)
+    assert codes == [200, 401, 401, 401, 401], codes
+    winner = next(r.json() for r in replies if r.status_code == 200)
+    again = await client.post("/v1/auth/refresh", json={"refresh_token": winner["refresh_token"]})
+    assert again.status_code == 401 and again.json()["code"] == "refresh_revoked"

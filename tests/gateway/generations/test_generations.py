@@ -8,8 +8,10 @@ import time
 import uuid
 
 from gateway.credits.ledger import INSUFFICIENT_CREDITS_MESSAGE
+from gateway.credits.sqlite_store import SqliteLedger
 from gateway.generations.images import ImageUrlSigner
 from gateway.generations.runner import JobRunner
+from gateway.lib.db import Database
 from tests.gateway.conftest import MakeGateway
 from tests.gateway.generations.conftest import Studio, open_studio
 from tests.gateway.generations.fakes import FakeInference
@@ -208,3 +210,35 @@ async def test_listing_is_newest_first_with_cursor(studio: Studio) -> None:
     bad = await studio.client.get("/v1/generations", params={"cursor": "!!!"}, headers=artist.headers)
     assert bad.status_code == 400 and bad.json()["code"] == "invalid_cursor"
     assert (await studio.client.get("/v1/generations", params={"limit": 0}, headers=artist.headers)).status_code == 400
+
+
+async def test_frozen_account_and_wallet_sessions_are_refused(studio: Studio) -> None:
+    artist = await studio.artist(credits=2)
+    await studio.ledger.set_frozen(artist.user_id, True, reason="dispute", key="test:freeze")
+    frozen = await studio.post(artist)
+    assert frozen.status_code == 403 and frozen.json()["code"] == "account_frozen"
+    from gateway.accounts.principal import Principal
+    from gateway.accounts.tokens import TokenService
+
+    wallet = await studio.gateway.container.get(TokenService).issue(Principal(kind="wallet", subject="addr_test1w"))
+    refused = await studio.post(type(artist)("", {"Authorization": f"Bearer {wallet.access_token}"}, {}))
+    assert refused.status_code == 403 and refused.json()["code"] == "no_card_account"
+    assert await balance(studio, artist.user_id) == (2, 0)
+
+
+async def test_shutdown_releases_in_flight_holds(make_gateway: MakeGateway) -> None:
+    fake = FakeInference()
+    fake.gate = threading.Event()
+    gateway = None
+    async for studio in open_studio(make_gateway, fake):
+        gateway = studio.gateway
+        artist = await studio.artist(credits=1)
+        created = (await studio.post(artist)).json()
+        assert await asyncio.to_thread(fake.entered.wait, 10)
+    assert gateway is not None  # the studio's client closed: the app shut down with the job in flight
+    db = Database(gateway.container.settings.sqlite_path)
+    try:
+        hold = await SqliteLedger(db).get_hold(created["id"])
+    finally:
+        db.close()
+    assert hold is not None and hold.state == "voided" and hold.reason == "cancelled"
