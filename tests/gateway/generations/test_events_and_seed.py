@@ -12,6 +12,7 @@ import httpx
 
 from gateway.accounts.principal import Principal
 from gateway.credits.ledger import INSUFFICIENT_CREDITS_MESSAGE, Ledger
+from gateway.generations.events import EventHub
 from gateway.generations.inference import InferenceClient
 from gateway.generations.payment import WalletGenerateArt
 from gateway.generations.runner import JobRunner
@@ -45,7 +46,10 @@ async def test_sse_streams_progress_then_done(make_gateway: MakeGateway) -> None
         created = (await studio.post(artist)).json()
         url = created["events_url"].split("8080", 1)[1]
         reader = asyncio.ensure_future(read_events(studio.client, url, artist.headers))
-        await asyncio.sleep(0.3)  # the subscriber is in before the gate opens
+        hub = studio.gateway.container.get(EventHub)
+        async with asyncio.timeout(10):  # the subscriber is in before the gate opens
+            while hub.subscribers(created["id"]) == 0:
+                await asyncio.sleep(0.005)
         fake.gate.set()
         events = await asyncio.wait_for(reader, 20)
         kinds = [k for k, _ in events]

@@ -167,7 +167,9 @@ async def test_hold_timeout_is_not_charged(make_gateway: MakeGateway) -> None:
     async for studio in open_studio(make_gateway, fake, hold_timeout_s=1, generation_timeout_s=1.0):
         artist = await studio.artist(credits=1)
         created = (await studio.post(artist)).json()
-        await asyncio.sleep(1.3)  # the hold's timeout passes while inference still runs
+        hold = await studio.ledger.get_hold(created["id"])
+        assert hold is not None and hold.state == "pending"
+        await asyncio.sleep(max(0.0, hold.expires_at - time.time()) + 0.05)  # expires while inference runs
         fake.gate.set()
         done = await studio.wait_done(artist, created["id"])
         assert done["status"] == "failed" and done["error_code"] == "hold_expired"
