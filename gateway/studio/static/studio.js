@@ -282,8 +282,19 @@ async function generateWithWallet(prompt) {
   say("generate-status", `Sign the payment of 1 $CREATE (fee ${(Number(quote.fee) / 1e6).toFixed(6)} ADA) in your wallet…`);
   const witnessSet = await state.walletApi.signTx(quote.tx_cbor, true);
   say("generate-status", "Submitting your payment…");
-  const job = await api(`/v1/web3/quotes/${quote.quote_id}/submit`, { method: "POST", body: { witness_set: witnessSet } });
-  await follow({ ...job, id: job.generation_id || job.id }, state.walletToken);
+  let q = await api(`/v1/web3/quotes/${quote.quote_id}/submit`, { method: "POST", body: { witness_set: witnessSet } });
+  // The chain decides: generation may start once the payment is seen, images come at the required depth.
+  $("progress").hidden = false;
+  const deadline = Date.now() + 10 * 60 * 1000;
+  while (!["delivered", "failed", "expired"].includes(q.state) && Date.now() < deadline) {
+    say("generate-status", q.state === "waiting" ? "Payment sent; waiting for the chain to confirm it…" :
+                           "Payment seen on chain; generating (images are released at the required depth)…");
+    await new Promise((r) => setTimeout(r, 1000));
+    q = await api(`/v1/web3/quotes/${quote.quote_id}`);
+  }
+  if (q.state !== "delivered") throw new Error(q.error || `The payment did not complete (${q.state}).`);
+  say("generate-status", "Done.", "ok");
+  await loadReel();
   await showBalance();
 }
 
