@@ -57,7 +57,7 @@ async def install(container: Container) -> None:
         min_tokens=settings.burn_treasury_min_tokens, min_lovelace=settings.burn_treasury_min_lovelace,
         enabled=settings.burn_enabled))
     generations = container.find(GenerationService)
-    if generations is not None and settings.burn_enabled:
+    if generations is not None:  # a guard that is off (burner off) never refuses
         generations.card_backing_check = guard.require
     chain = _chain(container) if settings.burn_enabled else container.find(Chain)  # type: ignore[type-abstract]
     service = container.find(BurnService) or container.provide(BurnService, BurnService(container.db, chain))
