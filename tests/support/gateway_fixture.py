@@ -5,7 +5,8 @@ API (the billing, web3 and generations tests rely on it)::
     gw = GatewayProcess(state_dir=tmp / "gateway", env={"GATEWAY_INFERENCE_TARGET": inf.grpc_target, ...})
     gw.start()                   # waits (bounded) until GET /health answers (200 or 503); returns self
     gw.url                       # "http://127.0.0.1:<port>"  (same port and state across restart())
-    gw.request("POST", "/v1/auth/signup", json={...}, headers={...}) -> (status, headers, body bytes)
+    gw.request("POST", "/v1/auth/signup", json_body={...}, headers={...}) -> (status, headers, body bytes)
+                                 # header names lower-cased
     gw.json("GET", "/v1/account", headers=...) -> (status, parsed JSON)
     gw.health() -> (status, body)
     gw.cli("reconcile") -> subprocess.CompletedProcess   # ``python -m gateway <args>`` with the same settings
@@ -104,9 +105,9 @@ class GatewayProcess(ManagedProcess):
         req = urllib.request.Request(self.url + path, data=data, method=method, headers=all_headers)
         try:
             with urllib.request.urlopen(req, timeout=timeout_s) as response:
-                return response.status, dict(response.headers.items()), response.read()
+                return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
         except urllib.error.HTTPError as err:
-            return err.code, dict(err.headers.items()), err.read()
+            return err.code, {k.lower(): v for k, v in err.headers.items()}, err.read()
 
     def json(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
         status, _headers, raw = self.request(method, path, **kwargs)

@@ -12,7 +12,7 @@ from gateway.credits.sqlite_store import SqliteLedger
 from gateway.generations.images import ImageUrlSigner
 from gateway.generations.runner import JobRunner
 from gateway.lib.db import Database
-from tests.gateway.conftest import MakeGateway
+from tests.gateway.conftest import MakeGateway, open_client
 from tests.gateway.generations.conftest import Studio, open_studio
 from tests.gateway.generations.fakes import FakeInference
 
@@ -244,3 +244,13 @@ async def test_shutdown_releases_in_flight_holds(make_gateway: MakeGateway) -> N
     finally:
         db.close()
     assert hold is not None and hold.state == "voided" and hold.reason == "cancelled"
+
+
+async def test_unreachable_inference_fails_and_is_not_charged(make_gateway: MakeGateway) -> None:
+    gateway = await make_gateway(inference_target="127.0.0.1:9")  # the real gRPC client; nothing listens
+    async with open_client(gateway) as client:
+        studio = Studio(gateway, client, FakeInference())
+        artist = await studio.artist(credits=1)
+        done = await studio.wait_done(artist, (await studio.post(artist)).json()["id"])
+        assert done["status"] == "failed" and done["error_code"] == "inference_unavailable"
+        assert await balance(studio, artist.user_id) == (1, 0)

@@ -187,3 +187,26 @@ def test_kill_9_after_a_hold_and_after_a_post(gateway_factory: Callable[..., Gat
     assert [i.generation_id for i in intents] == [paid["id"]]
     check = gw.cli("reconcile")
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_real_inference_queue_full_is_503_and_not_charged(gateway_factory: Callable[..., GatewayProcess],
+                                                          inference_factory: Callable[..., InferenceProcess]) -> None:
+    inference = inference_factory(env={"INFERENCE_QUEUE_MAX": "1", "INFERENCE_MAX_BATCH": "1"})
+    gw = gateway_factory(env={"GATEWAY_INFERENCE_TARGET": inference.grpc_target})
+    user_id, headers = signup(gw, "queue@example.com")
+    credit(gw, user_id, 8)
+
+    def big(i: int) -> tuple[int, dict[str, str], bytes]:
+        return gw.request("POST", "/v1/generations", headers={**headers, "Idempotency-Key": uuid.uuid4().hex},
+                          json_body={"prompt": f"large canvas {i}", "params": {"width": 1024, "height": 1024}})
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(big, range(8)))
+    busy = [(h, json.loads(b)) for s, h, b in results if s == 503]
+    accepted = [json.loads(b)["id"] for s, _h, b in results if s == 202]
+    assert busy, [s for s, _h, _b in results]
+    assert all(h["retry-after"] == "2" and body["code"] == "inference_busy" for h, body in busy)
+    finals = [wait_done(gw, headers, gid, timeout_s=120)["status"] for gid in accepted]
+    balance = with_ledger(gw, lambda ledger: ledger.balance(user_id))
+    assert (balance.pending, balance.spent) == (0, finals.count("succeeded"))
+    assert balance.available == 8 - finals.count("succeeded")
