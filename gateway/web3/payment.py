@@ -90,8 +90,8 @@ class QuotePayment:
                     async for status in self.chain.watch([self.tx_id]):
                         with contextlib.suppress(asyncio.QueueFull):
                             queue.put_nowait(status)
-                except ChainUnavailable:
-                    pass
+                except GatewayError as exc:  # the stream broke: the reads below carry on, reopen it later
+                    log.debug("web3_watch_broken", tx_id=self.tx_id, code=exc.code)
                 await asyncio.sleep(self.terms.poll_s)
 
         pumper = asyncio.create_task(pump())
@@ -113,15 +113,20 @@ class QuotePayment:
         if status.state != TxState.CONFIRMED and status.tip_slot >= self.quote.ttl_slot:
             raise QuoteExpired(f"the quote expired at slot {self.quote.ttl_slot} before its payment was in a block")
 
-    async def _check_rules(self) -> None:
+    async def _rules_hold(self) -> bool:
+        """True when the tx on chain is a valid payment; PaymentNotValid when it is not; False when the
+        indexer cannot say right now (checked again at the next status)."""
         try:
             tx = await self.chain.transaction(self.tx_id)
         except TxNotFound:
             raise PaymentNotValid(
                 f"the transaction does not pay {self.terms.pay_to}: the indexer records no such payment") from None
+        except ChainUnavailable:
+            return False
         problem = payment_problem(tx, self.expect)
         if problem is not None:
             raise PaymentNotValid(problem)
+        return True
 
     async def authorize(self) -> None:
         if self.generation is not None:
@@ -131,8 +136,7 @@ class QuotePayment:
         statuses = self._statuses()
         try:
             async for status in statuses:
-                if status.state == TxState.CONFIRMED:
-                    await self._check_rules()
+                if status.state == TxState.CONFIRMED and await self._rules_hold():
                     return
                 if status.state == TxState.MEMPOOL and self.known_body:
                     return
@@ -147,7 +151,8 @@ class QuotePayment:
             async for status in statuses:
                 verdict = depth_verdict(status, self.terms.min_confirmations)
                 if status.state == TxState.CONFIRMED and checked_block != status.block_height:
-                    await self._check_rules()
+                    if not await self._rules_hold():
+                        continue
                     checked_block = status.block_height
                 if verdict.state == "releasable":
                     self.depth = verdict.depth
@@ -188,6 +193,7 @@ class QuoteRunner:
             outcome = await self._follow(quote, tx_id, accepted)
         finally:
             QUOTES_WAITING.dec()
+            self._tasks.pop(quote.id, None)  # finished: its outcome is in the store
         PAYMENTS.labels(outcome).inc()
         PAYMENT_SECONDS.labels(outcome).observe(time.monotonic() - started)
 
