@@ -35,7 +35,8 @@ class GenerationParams(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class GenerationRequest(msgspec.Struct, forbid_unknown_fields=True):
-    prompt: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_PROMPT_CHARS)]
+    prompt: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_PROMPT_CHARS, pattern=r"\S",
+                                        description="What to draw (not only whitespace)")]
     params: GenerationParams = msgspec.field(default_factory=GenerationParams)
 
 
@@ -79,7 +80,8 @@ class GenerateArtRequest(msgspec.Struct):
     """The seed's ``POST /api/generate-art``: ``{prompt}`` with a JWT (card credits), or
     ``{prompt, address}`` without one (the artist's wallet, handled by the web3 domain)."""
 
-    prompt: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_PROMPT_CHARS)]
+    prompt: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_PROMPT_CHARS, pattern=r"\S",
+                                        description="What to draw (not only whitespace)")]
     address: Annotated[str, msgspec.Meta(max_length=200)] = ""
 
 

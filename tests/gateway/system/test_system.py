@@ -121,7 +121,8 @@ async def test_bad_input_on_every_endpoint(make_gateway: MakeGateway) -> None:
             is_problem(await client.post(path, content=b'{"x": "' + b"a" * 10000 + b'"}', headers=headers), 413)
         is_problem(await client.post("/v1/auth/logout", content=b"{not json", headers={**auth, **json_type}), 400)
         bad_generations = [
-            {"prompt": ""}, {"prompt": "x" * 2001}, {"prompt": "ok", "params": {"width": 63}},
+            {"prompt": ""}, {"prompt": "   \n"}, {"prompt": "x" * 2001}, {"prompt": "ok", "params": None},
+            {"prompt": "ok", "params": {"width": 63}},
             {"prompt": "ok", "params": {"width": 4096}}, {"prompt": "ok", "params": {"num_images": 9}},
             {"prompt": "ok", "params": {"seed": -1}}, {"prompt": "ok", "params": {"unknown": 1}},
             {"prompt": "ok", "params": {"model": "../../etc"}}, {"prompt": "ok", "extra": True},
