@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import cbor2
 from litestar.testing import AsyncTestClient
 from prometheus_client import REGISTRY
 
+from gateway.lib.errors import GatewayError
 from gateway.web3.cborspan import array_items
 from gateway.web3.payment import PaidGenerator
 from tests.gateway.conftest import MakeGateway
@@ -144,6 +146,33 @@ async def test_the_seeds_two_calls(web3_gateway: Web3Gateway) -> None:
     assert (await gw.client.get(f"/v1/web3/quotes/{ref}")).status_code == 404
 
 
+async def test_a_paid_quote_whose_generation_failed_runs_again_on_confirm(web3_gateway: Web3Gateway) -> None:
+    """The token is spent on chain: a failed generation after payment is retried, never paid twice."""
+    gw = web3_gateway
+    wallet = _funded(gw.stack)
+    quote = await gw.quote(wallet)
+    original_run = gw.generator.run
+    failures = [1]
+
+    async def flaky(**kw: Any) -> list[str]:
+        urls = await original_run(**kw)
+        if failures:
+            failures.pop()
+            error = GatewayError("the image generator failed", code="inference_failed")
+            error.status = 502
+            raise error
+        return urls
+
+    gw.generator.run = flaky  # type: ignore[method-assign]
+    await gw.client.post(f"/v1/web3/quotes/{quote['quote_id']}/submit",
+                         json={"witness_set": wallet.sign_tx(quote["tx_id"])})
+    await gw.blocks(MIN_CONFIRMATIONS)
+    failed = await gw.wait_state(quote["quote_id"], {"delivered", "failed"})
+    assert failed["state"] == "failed" and failed["error"].startswith("inference_failed"), failed
+    again = await gw.client.post(f"/v1/web3/quotes/{quote['quote_id']}/confirm", json={"tx_id": quote["tx_id"]})
+    assert again.status_code == 202, again.text
+    assert (await gw.wait_state(quote["quote_id"], {"delivered", "failed"}))["state"] == "delivered"
+
 async def test_expired_quote_fails_and_cannot_be_submitted(chain_stack: ChainStack, make_gateway: MakeGateway) -> None:
     """Last in this module: it moves the devnet's tip past the quote's TTL (ahead of the clock)."""
     settings = web3_settings(chain_stack, web3_quote_ttl_s=60)
@@ -160,3 +189,4 @@ async def test_expired_quote_fails_and_cannot_be_submitted(chain_stack: ChainSta
         response = await client.post(f"/v1/web3/quotes/{late['quote_id']}/submit",
                                      json={"witness_set": wallet.sign_tx(late["tx_id"])})
         assert response.status_code == 409 and response.json()["code"] == "quote_expired", response.text
+
