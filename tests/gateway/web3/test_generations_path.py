@@ -8,16 +8,13 @@ import zlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 from litestar.testing import AsyncTestClient
 
-generations = pytest.importorskip("gateway.generations.inference", reason="the generations domain is not in this build")
-
-from gateway.generations.inference import Done, ImageOut, InferenceClient, InferenceRequest  # noqa: E402
-from gateway.server.container import HealthResult  # noqa: E402
-from tests.gateway.conftest import MakeGateway  # noqa: E402
-from tests.gateway.web3.conftest import MIN_CONFIRMATIONS, ChainStack, Web3Gateway, web3_settings  # noqa: E402
-from tests.gateway.web3.wallet import TestWallet  # noqa: E402
+from gateway.generations.inference import Done, ImageOut, InferenceClient, InferenceRequest
+from gateway.server.container import HealthResult
+from tests.gateway.conftest import MakeGateway
+from tests.gateway.web3.conftest import MIN_CONFIRMATIONS, ChainStack, Web3Gateway, web3_settings
+from tests.gateway.web3.wallet import TestWallet
 
 
 def _png() -> bytes:
