@@ -177,8 +177,10 @@ class QuoteService:
         try:
             await self.chain.submit(signed.cbor)
         except LedgerRefusal as exc:
-            raise LedgerRefused(f"the ledger refused the transaction: {exc.reason}",
-                                extra={"ledger_code": exc.code}) from None
+            # A retry after a submission that timed out but went through: the node has this very tx.
+            if (await self.chain.tx_status(quote.tx_id)).state not in (TxState.MEMPOOL, TxState.CONFIRMED):
+                raise LedgerRefused(f"the ledger refused the transaction: {exc.reason}",
+                                    extra={"ledger_code": exc.code}) from None
         return await self._claim(quote, quote.tx_id, accepted=True)
 
     async def confirm(self, quote_id: str, tx_id: str, principal: Principal | None) -> dict[str, Any]:

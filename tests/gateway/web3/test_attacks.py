@@ -266,3 +266,17 @@ async def test_open_quotes_per_address_are_capped(web3_gateway: Web3Gateway) -> 
     response = await gw.client.post("/v1/web3/quotes", json={"prompt": "one more", "address": wallet.bech32})
     assert response.status_code == 429 and response.json()["code"] == "too_many_quotes", response.text
     assert response.headers["Retry-After"] == "60"
+
+
+async def test_submit_retried_after_the_tx_went_through_is_accepted(web3_gateway: Web3Gateway) -> None:
+    """The first submission reached the node but its answer was lost: the retry finds the tx there."""
+    gw = web3_gateway
+    wallet = _funded(gw.stack)
+    quote = await gw.quote(wallet)
+    witness_set = wallet.sign_tx(quote["tx_id"])
+    body, _, valid, aux = array_items(bytes.fromhex(quote["tx_cbor"]))
+    assert "result" in gw.stack.submit_directly(b"\x84" + body + bytes.fromhex(witness_set) + valid + aux)
+    retry = await gw.client.post(f"/v1/web3/quotes/{quote['quote_id']}/submit", json={"witness_set": witness_set})
+    assert retry.status_code == 202 and retry.json()["state"] == "waiting", retry.text
+    await gw.blocks(MIN_CONFIRMATIONS)
+    assert (await gw.wait_state(quote["quote_id"], {"delivered", "failed"}))["state"] == "delivered"
