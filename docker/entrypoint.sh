@@ -44,6 +44,8 @@ if [ "${CREATORPASS_NETWORK:-}" = devnet ]; then
   derive GATEWAY_STRIPE_API_BASE http://stripe-sandbox:12111
   derive GATEWAY_STRIPE_JS_URL http://127.0.0.1:12111/v3/
   derive GATEWAY_DEVNET_CONTROL_URL http://devnet:10000
+  # The page as the laptop's browser sees it (the published loopback port), unless .env says otherwise.
+  export GATEWAY_PUBLIC_URL="${GATEWAY_PUBLIC_URL:-http://127.0.0.1:8080}"
 fi
 if [ -n "$network_id" ]; then
   derive SIGNER_NETWORK_ID "$network_id"

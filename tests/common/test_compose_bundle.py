@@ -6,10 +6,12 @@ that tools/check_compose.py reports it; the container scripts run for real under
 
 from __future__ import annotations
 
+import http.server
 import json
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -416,3 +418,51 @@ def test_entrypoint_on_the_devnet_points_the_gateway_at_the_sandbox(tmp_path: Pa
     fake_program(tmp_path, "python", "env | grep -c GATEWAY_STRIPE_API_BASE || true\n")
     done = run_script("entrypoint.sh", {"SERVICE": "gateway", "CREATORPASS_NETWORK": "preprod"}, tmp_path)
     assert done.stdout.strip() == "0", done  # real Stripe everywhere else
+
+
+def test_entrypoint_gives_the_gateway_a_public_url_on_the_devnet_only(tmp_path: Path) -> None:
+    fake_program(tmp_path, "python", 'echo "url=$GATEWAY_PUBLIC_URL"\n')
+    required = {"SERVICE": "gateway", "CREATORPASS_REQUIRED": "GATEWAY_PUBLIC_URL=GATEWAY_PUBLIC_URL"}
+    done = run_script("entrypoint.sh", {**required, "CREATORPASS_NETWORK": "devnet"}, tmp_path)
+    assert done.stdout.strip() == "url=http://127.0.0.1:8080", done
+    done = run_script("entrypoint.sh", {**required, "CREATORPASS_NETWORK": "devnet",
+                                        "GATEWAY_PUBLIC_URL": "http://laptop.lan:8080"}, tmp_path)
+    assert done.stdout.strip() == "url=http://laptop.lan:8080", done
+    done = run_script("entrypoint.sh", {**required, "CREATORPASS_NETWORK": "mainnet", "GATEWAY_PUBLIC_URL": ""},
+                      tmp_path)
+    assert done.returncode == 2 and "GATEWAY_PUBLIC_URL is empty: set GATEWAY_PUBLIC_URL in .env" in done.stderr
+
+
+class _FakeControl(http.server.BaseHTTPRequestHandler):
+    bodies: list[Any] = []
+
+    def do_POST(self) -> None:
+        length = int(self.headers["Content-Length"])
+        type(self).bodies.append((self.path, json.loads(self.rfile.read(length))))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+def test_devnet_fund_mints_to_the_treasury_once(tmp_path: Path) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FakeControl)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    env = {"FUND_CONTROL_URL": f"http://127.0.0.1:{server.server_address[1]}", "FUND_ADDRESS": "addr_test1xyz",
+           "FUND_ASSET": "ab" * 28 + ".435245415445", "FUND_MARKER": str(tmp_path / "funded")}
+    script = [sys.executable, str(ROOT / "docker" / "devnet-fund.py")]
+    try:
+        for _ in range(2):
+            done = subprocess.run(script, env=env, capture_output=True, text=True, timeout=30)
+            assert done.returncode == 0, done.stderr
+        assert _FakeControl.bodies == [("/devnet/fund", {"address": "addr_test1xyz", "lovelace": 10_000_000_000,
+                                                         "assets": {"ab" * 28 + ".435245415445": 1_000_000}})]
+        assert "already funded" in done.stdout
+        done = subprocess.run(script, env={**env, "FUND_ASSET": ".435245415445"}, capture_output=True, text=True,
+                              timeout=30)
+        assert done.returncode == 2 and "CREATE_POLICY_ID must be set" in done.stderr
+    finally:
+        server.shutdown()
