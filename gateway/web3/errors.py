@@ -6,7 +6,6 @@ from gateway.lib.errors import (
     BadGateway,
     ClientError,
     Conflict,
-    GatewayError,
     PaymentRequired,
     ServiceUnavailable,
     Unauthorized,
@@ -26,12 +25,10 @@ __all__ = [
     "QuoteExpired",
     "QuoteNotCoverable",
     "Redeemed",
-    "Web3Error",
 ]
 
 INSUFFICIENT_CREATE = "Insufficient CREATE tokens. Please purchase more to continue."
 
-Web3Error = GatewayError
 
 
 class InvalidAddress(ClientError):
