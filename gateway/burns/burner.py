@@ -172,7 +172,7 @@ class Burner:
         try:
             sig = await self.signer.sign_burn(unsigned, batch.generation_ids, request_id=batch.id, current_slot=slot)
         except SignerRefusal as refusal:
-            if refusal.reason in REBUILD_REFUSALS and not batch.supersedes:
+            if refusal.reason in REBUILD_REFUSALS:
                 await self._refresh_built(batch, identity, params, slot, refusal)
             else:
                 self._identity = None  # caps may have changed: read them again next round
