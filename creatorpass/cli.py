@@ -1,6 +1,7 @@
 """``creatorpass``: the operator's command line.
 
     creatorpass doctor      checks before start (node socket, network magic, sync, keys) and what to fix
+    creatorpass status      every service's health, the gateway's checks, outbox depth, lanes, today's burns
     creatorpass reconcile   the gateway's ledger invariants (python -m gateway reconcile)
     creatorpass up          the embedded appliance as local processes (what `make up` runs)
 """
@@ -43,6 +44,24 @@ def _doctor(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _status(args: argparse.Namespace) -> int:
+    from creatorpass import status
+
+    endpoints = status.endpoints_from_home(Path(args.home))
+    for item in args.endpoint:
+        name, _, url = item.partition("=")
+        endpoints[name] = url
+    if not endpoints:
+        print(f"nothing to ask: no running `make up` under {args.home} (run/up.json) and no --endpoint NAME=URL")
+        return 1
+    report = status.collect(endpoints)
+    if args.json:
+        print(json.dumps(asdict(report), indent=2))
+    else:
+        print(status.render(report))
+    return 0 if report.healthy else 1
+
+
 def _reconcile(args: argparse.Namespace) -> int:
     argv = [sys.executable, "-m", "gateway", "reconcile", *(["--json"] if args.json else [])]
     return subprocess.call(argv)
@@ -67,6 +86,12 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--signer-key-file", help="default: $SIGNER_KEY_FILE or $SIGNER_DATA_DIR/keys.json")
     d.add_argument("--json", action="store_true", help="machine-readable output")
     d.set_defaults(run=_doctor)
+    st = sub.add_parser("status", help="health and sync of every service, the gateway's checks, the burner")
+    st.add_argument("--home", default=os.environ.get("CREATORPASS_HOME", "var"), help="make up's state directory")
+    st.add_argument("--endpoint", action="append", default=[], metavar="NAME=HEALTH_URL",
+                    help="a service's health URL, e.g. gateway=http://127.0.0.1:8080/health (repeatable)")
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(run=_status)
     r = sub.add_parser("reconcile", help="check the ledger's invariants (exit 1 on a breach)")
     r.add_argument("--json", action="store_true")
     r.set_defaults(run=_reconcile)

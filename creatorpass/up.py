@@ -284,7 +284,8 @@ def up(home: Path, ports: Ports) -> list[Service]:
         raise
     # What is running, for operators and for the test that checks nothing is left behind.
     (home / "run" / "up.json").write_text(json.dumps(
-        {"pid": os.getpid(), "services": {s.name: s.proc.pid for s in services if s.proc}}, indent=2) + "\n")
+        {"pid": os.getpid(), "services": {s.name: s.proc.pid for s in services if s.proc},
+         "health": {s.name: s.health_url for s in services}}, indent=2) + "\n")
     _print_endpoints(home, ports, identity, signer_env, wallet, email, password)
     return services
 

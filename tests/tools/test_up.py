@@ -76,6 +76,12 @@ def test_started_in_the_background_it_serves_the_page_and_ctrl_c_leaves_no_proce
         assert resp.status == 200 and "Creator's Studio" in resp.read().decode()
     running = json.loads((tmp_path / "run" / "up.json").read_text())
     assert set(running["services"]) == set(SERVICES)
+    status = subprocess.run([sys.executable, "-m", "creatorpass", "status", "--home", str(tmp_path)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert status.returncode == 0, status.stdout + status.stderr
+    for name in SERVICES:
+        assert any(line.split()[:2] == [name, "ok"] for line in status.stdout.splitlines()), status.stdout
+    assert "gateway dependencies:" in status.stdout and "burns:" in status.stdout
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=90)
     assert proc.returncode == 0, out
@@ -83,6 +89,9 @@ def test_started_in_the_background_it_serves_the_page_and_ctrl_c_leaves_no_proce
     left = [name for name, pid in running["services"].items() if _alive(pid)]
     assert left == [], f"still running after Ctrl-C: {left}"
     assert not (tmp_path / "run" / "up.json").exists()
+    after = subprocess.run([sys.executable, "-m", "creatorpass", "status", "--home", str(tmp_path)], cwd=ROOT,
+                           capture_output=True, text=True, timeout=60)
+    assert after.returncode == 1 and "no running `make up`" in after.stdout
 
 
 def test_a_busy_port_is_named_with_the_way_to_move_it(tmp_path):
