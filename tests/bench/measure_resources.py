@@ -1,14 +1,15 @@
 """The resource budget of the devnet stack, for the README's "SPO add-on" table.
 
-    .venv/bin/python -m tests.bench.measure_resources [--generations 20] [--idle-s 20]
+    .venv/bin/python -m tests.bench.measure_resources [--generations 50] [--idle-s 20] [--no-burner]
 
 Starts the embedded stack as processes exactly as ``make up`` does (creatorpass.up: devnet, Stripe sandbox,
 signer, inference on the CPU, indexer, gateway) on free ports in a temporary home, then samples each
 service's CPU (share of one core, from /proc/PID/stat utime+stime over the window) and RSS (/proc/PID/status
 VmRSS, its peak over the window) at idle and under the card path: sign-up, a pack bought by card through the
 Stripe sandbox (PaymentMethod + PaymentIntent confirmed as Stripe.js would, credited by the webhook), then
-N generations through the gateway's HTTP API one after another. Prints a markdown table. A measurement of
-this machine, not a test: nothing here passes or fails on a number.
+N generations through the gateway's HTTP API one after another, and (with the burner on, the default) until
+the burns of those generations are final on the devnet, so the signer and the indexer do their share. Prints
+a markdown table. A measurement of this machine, not a test: nothing here passes or fails on a number.
 """
 
 from __future__ import annotations
@@ -127,7 +128,22 @@ def card_path(gateway: str, stripe_url: str, generations: int) -> None:
             raise RuntimeError(f"generation {gid} failed: {done}")
 
 
-def table(idle: Window, load: Window, generations: int, load_s: float) -> str:
+def _burned(gateway: str) -> float:
+    text = httpx.get(f"{gateway}/metrics", timeout=10).text
+    return sum(float(line.split()[-1]) for line in text.splitlines()
+               if line.startswith("gateway_burn_tokens_final_total"))
+
+
+def wait_for_burns(gateway: str, tokens: int, timeout_s: float) -> bool:
+    """Until ``tokens`` $CREATE are burned at final depth (the burner's own counter), or the timeout."""
+    try:
+        _wait("the burns", lambda: _burned(gateway) >= tokens, timeout_s)
+    except RuntimeError:
+        return False
+    return True
+
+
+def table(idle: Window, load: Window, generations: int, load_s: float, burns: str) -> str:
     rows = ["| service | CPU idle (cores) | RSS idle (MiB) | CPU under load (cores) | RSS peak under load (MiB) |",
             "| --- | ---: | ---: | ---: | ---: |"]
     for name in idle.pids:
@@ -138,14 +154,18 @@ def table(idle: Window, load: Window, generations: int, load_s: float) -> str:
     cores = os.cpu_count()
     host = f"{platform.machine()}, {cores} cores, Python {platform.python_version()}"
     return "\n".join(rows) + (f"\n\nMeasured {datetime.now(UTC):%Y-%m-%d} on {host}: load = sign-up, card "
-                              f"purchase via the Stripe sandbox, {generations} generations in {load_s:.0f} s.")
+                              f"purchase via the Stripe sandbox, {generations} generations{burns}, in {load_s:.0f} s.")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--generations", type=int, default=20)
+    parser.add_argument("--generations", type=int, default=50)
     parser.add_argument("--idle-s", type=float, default=20.0)
+    parser.add_argument("--no-burner", action="store_true", help="leave the burner off, as `make up` does")
+    parser.add_argument("--burn-timeout-s", type=float, default=120.0)
     args = parser.parse_args(argv)
+    if not args.no_burner:  # the gateway's env is os.environ plus make up's own (creatorpass/up.py _start)
+        os.environ.update(GATEWAY_BURN_ENABLED="true", GATEWAY_BURN_CONFIRMATIONS="3", GATEWAY_BURN_BATCH_WAIT_S="2")
     with tempfile.TemporaryDirectory(prefix="creatorpass-budget-") as home:
         ports = Ports.free()
         services = up(Path(home), ports)
@@ -155,9 +175,15 @@ def main(argv: list[str] | None = None) -> int:
             with Window(pids) as idle:
                 time.sleep(args.idle_s)
             began = time.monotonic()
+            gateway = f"http://127.0.0.1:{ports.gateway}"
+            burns = ""
             with Window(pids) as load:
-                card_path(f"http://127.0.0.1:{ports.gateway}", f"http://127.0.0.1:{ports.stripe}", args.generations)
-            print("\n" + table(idle, load, args.generations, time.monotonic() - began), flush=True)
+                card_path(gateway, f"http://127.0.0.1:{ports.stripe}", args.generations)
+                if not args.no_burner:
+                    final = wait_for_burns(gateway, args.generations, args.burn_timeout_s)
+                    burns = (" and their burns final at depth 3" if final else
+                             f" (burns NOT all final within {args.burn_timeout_s:.0f} s: {_burned(gateway):.0f})")
+            print("\n" + table(idle, load, args.generations, time.monotonic() - began, burns), flush=True)
         finally:
             stop_all(services)
     return 0
