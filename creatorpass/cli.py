@@ -1,5 +1,6 @@
 """``creatorpass``: the operator's command line.
 
+    creatorpass init        .env and secrets/ for the compose bundle (never overwrites), then the next steps
     creatorpass doctor      checks before start (node socket, network magic, sync, keys) and what to fix
     creatorpass status      every service's health, the gateway's checks, outbox depth, lanes, today's burns
     creatorpass reconcile   the gateway's ledger invariants (python -m gateway reconcile)
@@ -62,6 +63,24 @@ def _status(args: argparse.Namespace) -> int:
     return 0 if report.healthy else 1
 
 
+def _init(args: argparse.Namespace) -> int:
+    from creatorpass import init
+
+    result = init.initialise(Path(args.dir), args.network,
+                             stripe_secret_key_file=Path(args.stripe_secret_key_file) if args.stripe_secret_key_file
+                             else None,
+                             stripe_webhook_secret_file=Path(args.stripe_webhook_secret_file)
+                             if args.stripe_webhook_secret_file else None, mtls=args.mtls)
+    for path in result.created:
+        print(f"created  {path}")
+    for path in result.kept:
+        print(f"kept     {path} (already there; never overwritten)")
+    print("\nnext:")
+    for i, step in enumerate(result.todo, 1):
+        print(f"  {i}. {step}")
+    return 0
+
+
 def _reconcile(args: argparse.Namespace) -> int:
     argv = [sys.executable, "-m", "gateway", "reconcile", *(["--json"] if args.json else [])]
     return subprocess.call(argv)
@@ -86,6 +105,13 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--signer-key-file", help="default: $SIGNER_KEY_FILE or $SIGNER_DATA_DIR/keys.json")
     d.add_argument("--json", action="store_true", help="machine-readable output")
     d.set_defaults(run=_doctor)
+    i = sub.add_parser("init", help="prepare .env and secrets/ for the compose bundle (never overwrites)")
+    i.add_argument("--network", required=True, choices=("mainnet", "preprod", "preview", "devnet"))
+    i.add_argument("--dir", default=".", help="the checkout holding docker-compose.yml (default: .)")
+    i.add_argument("--stripe-secret-key-file", help="a file holding your sk_live_/sk_test_ key")
+    i.add_argument("--stripe-webhook-secret-file", help="a file holding the endpoint's whsec_ secret")
+    i.add_argument("--mtls", action="store_true", help="also create mTLS material for a signer over TCP")
+    i.set_defaults(run=_init)
     st = sub.add_parser("status", help="health and sync of every service, the gateway's checks, the burner")
     st.add_argument("--home", default=os.environ.get("CREATORPASS_HOME", "var"), help="make up's state directory")
     st.add_argument("--endpoint", action="append", default=[], metavar="NAME=HEALTH_URL",
