@@ -197,7 +197,8 @@ def rule_writable_dirs(b: Bundle) -> list[str]:
         groups = {uid, *map(str, svc.get("group_add", []))}
         writable = {target for source, target, ro in mounts(svc) if not source.startswith((".", "/")) and not ro}
         writable |= {str(t).split(":")[0] for t in svc.get("tmpfs", [])}
-        for target in sorted(t for s, t, _ in mounts(svc) if not s.startswith((".", "/"))):
+        # A volume mounted read-only is another service's, made by that service's image.
+        for target in sorted(t for s, t, ro in mounts(svc) if not s.startswith((".", "/")) and not ro):
             owner, group, mode = dirs.get(target, ("0", "0", "0755"))
             if target not in dirs:
                 found.append(f"{name}: {dockerfile.path.name} does not create {target}, so its volume is root's")

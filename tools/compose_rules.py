@@ -213,6 +213,9 @@ def rule_spo_overrides(b: Bundle) -> list[str]:
             found.append(f"docker-compose.spo.yml: {name} still mounts the bundle's node-ipc volume")
     if "docker-compose.spo.yml" in b.raw and "KUPO_NODE_SOCKET" not in environment(spo.get("kupo", {})):
         found.append("docker-compose.spo.yml: kupo must read the operator's node socket (KUPO_NODE_SOCKET)")
+    for name, svc in spo.items():
+        if name == "kupo" and "/opt/creatorpass/kupo-start.sh" not in " ".join(map(str, svc.get("entrypoint", []))):
+            found.append("docker-compose.spo.yml: kupo must start through docker/kupo-start.sh (our patterns only)")
     return found
 
 

@@ -401,6 +401,8 @@ def test_spo_override_starts_no_node_and_documents_read_only_mounts(bundle: Path
     assert has(found, "docker-compose.spo.yml: ogmios mounts ${CARDANO_NODE_CONFIG_DIR} at /node-config writable")
     found = replace(bundle, "docker-compose.spo.yml", "      KUPO_NODE_SOCKET:", "      KUPO_NODE_SOCKETS:")
     assert has(found, "kupo must read the operator's node socket"), found
+    found = replace(bundle, "docker-compose.spo.yml", "  kupo:\n", "  kupo:\n    entrypoint: [/bin/kupo]\n")
+    assert has(found, "kupo must start through docker/kupo-start.sh"), found
     found = replace(bundle, "docker-compose.spo.yml", "  doctor:\n", "  doctor:\n    ports: ['8081:8080']\n")
     assert has(found, "doctor: publishes 8081:8080 on every interface (docker-compose.spo.yml)"), found
     text = (bundle / "README.md").read_text().replace("CARDANO_NODE_CONFIG_DIR", "the config directory")
