@@ -49,6 +49,7 @@ boundaries: $(STAMP)
 
 compose-check: $(STAMP)
 	$(PY) tools/check_compose.py
+	$(PY) tools/check_k8s.py
 
 test: $(STAMP) system lint proto-check compose-check
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
