@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import copy
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -316,9 +317,29 @@ def secret_problems(root: Path) -> list[str]:
     return found
 
 
+def image_problems(root: Path) -> list[str]:
+    """hadolint on deploy/k8s/images/*.Dockerfile; each COPY source exists and its own .dockerignore admits it."""
+    found = []
+    for dockerfile in sorted((root / K8S_DIR / "images").glob("*.Dockerfile")):
+        proc = subprocess.run([str(Path(sys.executable).parent / "hadolint"), "--no-color", str(dockerfile)],
+                              capture_output=True, text=True)
+        if proc.returncode:
+            found.append(f"hadolint {dockerfile.relative_to(root)}: {proc.stdout}{proc.stderr}")
+        ignore = Path(f"{dockerfile}.dockerignore")
+        lines = ignore.read_text().splitlines() if ignore.exists() else []
+        admitted = {line[1:] for line in lines if line.startswith("!")}
+        for line in dockerfile.read_text().splitlines():
+            if line.startswith("COPY "):
+                for source in line.split()[1:-1]:
+                    if not (root / source).exists() or source not in admitted:
+                        found.append(f"{dockerfile.relative_to(root)}: COPY {source}: missing, "
+                                     f"or not admitted by {ignore.name}")
+    return found
+
+
 def problems(root: Path = ROOT) -> list[str]:
     uids, chain = compose_pins(root)
-    found = secret_problems(root)
+    found = secret_problems(root) + image_problems(root)
     for overlay in OVERLAYS:
         where = f"overlays/{overlay}"
         try:
