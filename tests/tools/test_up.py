@@ -60,6 +60,18 @@ def test_started_in_the_background_it_serves_the_page_and_ctrl_c_leaves_no_proce
     proc = subprocess.Popen([sys.executable, "-m", "creatorpass", "up", "--free-ports", "--home", str(tmp_path)],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        _check_running_stack(proc, tmp_path)
+    finally:
+        if proc.poll() is None:  # a failed assertion must not leave the stack running
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=90)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def _check_running_stack(proc: subprocess.Popen[str], tmp_path: Path) -> None:
     lines: list[str] = []
     deadline = time.monotonic() + 180
     assert proc.stdout is not None
