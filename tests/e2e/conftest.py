@@ -7,6 +7,8 @@ a temporary home), once for the module; each test gets a fresh browser context. 
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
 import signal
@@ -57,16 +59,31 @@ def appliance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Appliance]:
     account = re.search(r"demo card account\s+(\S+) / (\S+)", text)
     control = re.search(r"control (http://127\.0\.0\.1:\d+)", text)
     if proc.poll() is not None or not (match and account and control):
-        proc.kill()
+        _stop(proc, home)
         pytest.fail(f"make up did not come up:\n{text[-4000:]}")
     yield Appliance(match.group(1), account.group(1), account.group(2), control.group(1), home, text)
-    proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    _stop(proc, home)
+    log.close()
+
+
+def _stop(proc: subprocess.Popen[bytes], home: Path) -> None:
+    """Ctrl-C, as a person stops it; if that hangs, kill every service it recorded, then it."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
     try:
         proc.wait(timeout=60)
+        return
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        raise
-    log.close()
+        pass
+    try:
+        pids = json.loads((home / "run" / "up.json").read_text())["services"].values()
+    except (OSError, ValueError, KeyError):
+        pids = []
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(pid), signal.SIGKILL)
+    proc.kill()
+    raise AssertionError("make up did not stop within 60 s of Ctrl-C")
 
 
 @pytest.fixture(scope="module")
