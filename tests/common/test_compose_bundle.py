@@ -468,3 +468,62 @@ def test_devnet_fund_mints_to_the_treasury_once(tmp_path: Path) -> None:
         assert done.returncode == 2 and "CREATE_POLICY_ID must be set" in done.stderr
     finally:
         server.shutdown()
+
+
+# --- what each container's settings become, loaded by the service's own settings class -------------------------
+
+DEVNET_WALLET_ADDRESS = ("addr_test1qrekevnv0cf8umqq83e5cvhu8m96fwacrf7zarg7r4yaldz6jkszdh89tvap7rkwtd0ddedxru5806t7wa7"
+                         "n3fa0hk6qealg3d")  # a valid testnet base address
+FILLED_ENV = {"CREATE_POLICY_ID": "ab" * 28, "TREASURY_ADDRESS": DEVNET_WALLET_ADDRESS,
+              "CHAIN_START_POINT": "100." + "cd" * 32, "GATEWAY_PUBLIC_URL": "https://studio.example.com"}
+
+
+def _container_env(service: str, network: str, tmp_path: Path) -> dict[str, str]:
+    """The environment the service's process sees: compose's, then docker/entrypoint.sh's derivations."""
+    from compose_model import Bundle, environment, interpolate
+
+    bundle = Bundle.load(ROOT)
+    values = {**bundle.env_example, **FILLED_ENV, "NETWORK": network}
+    svc = interpolate(bundle.raw["docker-compose.yml"], values, set(), set())["services"][service]
+    env = environment(svc)
+    for var, path in list(env.items()):  # a file secret, as compose mounts it, with a dummy secret
+        if var.endswith("_FILE") and path.startswith("/run/secrets/"):
+            secret = tmp_path / path.rsplit("/", 1)[1]
+            secret.write_text("sk_test_" + "s" * 40 if "STRIPE_SECRET" in var else "x" * 48)
+            env[var] = str(secret)
+    fake_program(tmp_path / "bin", "python", "env\n")
+    image_service = svc.get("build", {}).get("args", {}).get("SERVICE", service)
+    done = run_script("entrypoint.sh", {"SERVICE": image_service, **env}, tmp_path / "bin")
+    assert done.returncode == 0, done.stderr
+    return dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
+
+
+@pytest.mark.parametrize("network", ["preprod", "devnet"])
+@pytest.mark.parametrize(("service", "module", "cls"), [
+    ("gateway", "gateway.settings", "GatewaySettings"), ("signer", "signer.settings", "SignerSettings"),
+    ("signer-init", "signer.settings", "SignerSettings"), ("indexer", "indexer.config", "IndexerSettings"),
+    ("inference", "inference.settings", "InferenceSettings"),
+    ("inference-cpu", "inference.settings", "InferenceSettings")])
+def test_every_container_setting_is_a_real_setting_with_a_valid_value(
+        tmp_path: Path, network: str, service: str, module: str, cls: str) -> None:
+    import importlib
+
+    from common.settings import describe_settings, load_settings
+
+    settings_cls = getattr(importlib.import_module(module), cls)
+    env = _container_env(service, network, tmp_path)
+    known = {row[0] for row in describe_settings(settings_cls)}
+    ours = {k for k in env if k.startswith(settings_cls.env_prefix)}
+    assert ours - known == set(), f"{service}: not settings of {cls}"
+    load_settings(settings_cls, {k: v for k, v in env.items() if k in ours})  # raises ConfigError on a bad value
+
+
+@pytest.mark.parametrize(("service", "argv"), [("devnet", ["-m", "devnet", "--help"]),
+                                               ("stripe-sandbox", ["-m", "devnet.stripe", "--help"])])
+def test_devnet_profile_variables_are_the_tools_own(tmp_path: Path, service: str, argv: list[str]) -> None:
+    env = _container_env(service, "devnet", tmp_path)
+    usage = subprocess.run([sys.executable, *argv], capture_output=True, text=True, timeout=60).stdout
+    prefix = "DEVNET_" if service == "devnet" else "STRIPE_SANDBOX_"
+    ours = {k.removesuffix("_FILE") for k in env if k.startswith(prefix)}
+    readme = (ROOT / "devnet" / "stripe" / "README.md").read_text()
+    assert {k for k in ours if k not in usage and k not in readme} == set(), service
