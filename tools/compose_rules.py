@@ -219,4 +219,26 @@ def rule_spo_overrides(b: Bundle) -> list[str]:
     return found
 
 
-NEW_RULES = [rule_isolation, rule_limits_users_secrets, rule_profiles_and_waits, rule_alerts, rule_spo_overrides]
+def rule_doctor_sees_what_it_checks(b: Bundle) -> list[str]:
+    """creatorpass doctor reads the signer's key file and (SPO) the node socket where they are mounted."""
+    found = []
+    signer_volume = next((s for s, t, _ in mounts(b.services().get("signer", {})) if t == "/data"), "")
+    setups = [("docker-compose.yml", b.services())]
+    setups += [(f, b.merged(f).get("services", {})) for f in OVERRIDES if f in b.raw]
+    for file, services in setups:
+        doctor = services.get("doctor")
+        if doctor is None:
+            found.append(f"doctor: missing ({file}); the README's `--profile doctor run --rm doctor` needs it")
+            continue
+        env, targets = environment(doctor), {t: s for s, t, _ in mounts(doctor)}
+        key_dir = str(Path(env.get("SIGNER_KEY_FILE", "/?/keys.json")).parent)
+        if targets.get(key_dir) != signer_volume:
+            found.append(f"doctor: SIGNER_KEY_FILE's directory {key_dir} is not the signer's {signer_volume} ({file})")
+        socket = env.get("CARDANO_NODE_SOCKET_PATH")
+        if socket and str(Path(socket).parent) not in targets:
+            found.append(f"doctor: CARDANO_NODE_SOCKET_PATH {socket} is in no mounted directory ({file})")
+    return found
+
+
+NEW_RULES = [rule_doctor_sees_what_it_checks, rule_isolation,
+             rule_limits_users_secrets, rule_profiles_and_waits, rule_alerts, rule_spo_overrides]

@@ -410,6 +410,14 @@ def test_spo_override_starts_no_node_and_documents_read_only_mounts(bundle: Path
     assert has(problems(bundle, hadolint=False), "README 'SPO add-on': does not document CARDANO_NODE_CONFIG_DIR")
 
 
+def test_doctor_mounts_what_it_checks(bundle: Path) -> None:
+    found = replace(bundle, "docker-compose.spo.yml", "CARDANO_NODE_SOCKET_PATH: /node-ipc/",
+                    "CARDANO_NODE_SOCKET_PATH: /ipc/")
+    assert has(found, "doctor: CARDANO_NODE_SOCKET_PATH /ipc/node.socket is in no mounted directory"), found
+    found = edit(bundle, lambda d: d["services"]["doctor"].update(volumes=["indexer-data:/signer:ro"]))
+    assert has(found, "doctor: SIGNER_KEY_FILE's directory /signer is not the signer's signer-data"), found
+
+
 def test_entrypoint_on_the_devnet_points_the_gateway_at_the_sandbox(tmp_path: Path) -> None:
     fake_program(tmp_path, "python", 'env | grep -E "^(GATEWAY_STRIPE|GATEWAY_DEVNET|DEVNET_SYSTEM)" | sort\n')
     done = run_script("entrypoint.sh", {"SERVICE": "gateway", "CREATORPASS_NETWORK": "devnet"}, tmp_path)
