@@ -3,6 +3,7 @@
     creatorpass init        .env and secrets/ for the compose bundle (never overwrites), then the next steps
     creatorpass doctor      checks before start (node socket, network magic, sync, keys) and what to fix
     creatorpass status      every service's health, the gateway's checks, outbox depth, lanes, today's burns
+    creatorpass token       the $CREATE policy (show) and the operator's mint ceremony (mint --quantity N)
     creatorpass reconcile   the gateway's ledger invariants (python -m gateway reconcile)
     creatorpass up          the embedded appliance as local processes (what `make up` runs)
 """
@@ -81,6 +82,29 @@ def _init(args: argparse.Namespace) -> int:
     return 0
 
 
+def _token(args: argparse.Namespace) -> int:
+    from creatorpass import token
+
+    env = dict(os.environ)
+    if args.signer_data_dir:
+        env["SIGNER_DATA_DIR"] = args.signer_data_dir
+    try:
+        identity = token.show(env)
+        if args.action == "show":
+            print(json.dumps({k: identity[k] for k in ("policy_id", "asset_name", "custodial_address",
+                                                        "sink_address", "sink_mode") if k in identity}, indent=2))
+            print(f"\n.env:\nCREATE_POLICY_ID={identity['policy_id']}\nCREATE_ASSET_NAME={identity['asset_name']}"
+                  f"\nTREASURY_ADDRESS={identity['custodial_address']}")
+            return 0
+        result = token.mint(identity=identity, ogmios_url=args.ogmios_url, ceremony_socket=args.ceremony_socket,
+                            quantity=args.quantity, note=args.note)
+    except token.TokenError as exc:
+        print(f"token: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(result, indent=2))
+    return 0
+
+
 def _reconcile(args: argparse.Namespace) -> int:
     argv = [sys.executable, "-m", "gateway", "reconcile", *(["--json"] if args.json else [])]
     return subprocess.call(argv)
@@ -112,6 +136,19 @@ def main(argv: list[str] | None = None) -> int:
     i.add_argument("--stripe-webhook-secret-file", help="a file holding the endpoint's whsec_ secret")
     i.add_argument("--mtls", action="store_true", help="also create mTLS material for a signer over TCP")
     i.set_defaults(run=_init)
+    tk = sub.add_parser("token", help="the $CREATE policy; the operator's mint ceremony")
+    tks = tk.add_subparsers(dest="action", required=True)
+    for name, text in (("show", "policy id, asset name and addresses (public data only) and the .env lines"),
+                       ("mint", "mint --quantity N into the treasury through a signer running the ceremony")):
+        p = tks.add_parser(name, help=text)
+        p.add_argument("--signer-data-dir", help="the signer's key store directory (default: $SIGNER_DATA_DIR)")
+        if name == "mint":
+            p.add_argument("--quantity", type=int, required=True, help="exactly what the signer's ceremony allows")
+            p.add_argument("--ogmios-url", default=os.environ.get("INDEXER_OGMIOS_URL", "ws://127.0.0.1:1337"))
+            p.add_argument("--ceremony-socket", required=True,
+                           help="the ceremony's socket (ceremony.sock beside the signer's socket)")
+            p.add_argument("--note", default="creatorpass token mint", help="recorded in the signer's audit log")
+    tk.set_defaults(run=_token)
     st = sub.add_parser("status", help="health and sync of every service, the gateway's checks, the burner")
     st.add_argument("--home", default=os.environ.get("CREATORPASS_HOME", "var"), help="make up's state directory")
     st.add_argument("--endpoint", action="append", default=[], metavar="NAME=HEALTH_URL",
