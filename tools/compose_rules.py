@@ -155,9 +155,10 @@ def rule_alerts(b: Bundle) -> list[str]:
         found.append("promtool not found: install Debian's prometheus package (tools/setup-system.sh) to check "
                      "docker/alerts.yml")
     else:
-        proc = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True, timeout=60)
-        if proc.returncode:
-            found.append(f"promtool check rules docker/alerts.yml:\n{proc.stdout}{proc.stderr}")
+        for command in (["check", "rules", "alerts.yml"], ["test", "rules", "alerts.test.yml"]):
+            proc = subprocess.run([promtool, *command], capture_output=True, text=True, timeout=60, cwd=path.parent)
+            if proc.returncode:
+                found.append(f"promtool {' '.join(command)} (docker/):\n{proc.stdout}{proc.stderr}")
     config = (b.root / "docker" / "prometheus.yml").read_text()
     if "/etc/prometheus/alerts.yml" not in config:
         found.append("docker/prometheus.yml: rule_files must load /etc/prometheus/alerts.yml")

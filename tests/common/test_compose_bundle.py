@@ -385,7 +385,12 @@ def test_alert_rules_pass_promtool_and_use_exported_metrics(bundle: Path, monkey
     assert has(found, "docker/alerts.yml: no IndexerLagging alert"), found
     found = replace(bundle, "docker/alerts.yml", "expr: max(creatorpass_indexer_lag_slots) > 600",
                     "expr: max(creatorpass_indexer_lag_slots > 600")
-    assert has(found, "promtool check rules docker/alerts.yml"), found
+    assert has(found, "promtool check rules alerts.yml"), found
+    replace(bundle, "docker/alerts.yml", "expr: max(creatorpass_indexer_lag_slots > 600",
+            "expr: max(creatorpass_indexer_lag_slots) > 600")
+    found = replace(bundle, "docker/alerts.yml", "and sum(increase(gateway_burn_tokens_final_total[30m])) == 0",
+                    "and sum(increase(gateway_burn_tokens_final_total[30m])) < 0")
+    assert has(found, "promtool test rules alerts.test.yml", "BurnerStuck"), found  # it would never fire
     found = replace(bundle, "docker/prometheus.yml", '"signer:9101"', '"signer:9999"')
     assert has(found, "docker/prometheus.yml: does not scrape signer:9101/metrics"), found
     monkeypatch.setenv("PATH", str(bundle / "empty"))
