@@ -96,13 +96,11 @@ def _user(row: sqlite3.Row | None) -> User | None:
 
 
 def insert_user(conn: sqlite3.Connection, user: User) -> bool:
-    """False when the email is taken (the unique constraint decides, not a prior read)."""
-    try:
-        conn.execute("INSERT INTO users (id, email, password_hash, created_at) VALUES (?, ?, ?, ?)",
-                     (user.id, user.email, user.password_hash, user.created_at))
-    except sqlite3.IntegrityError:
-        return False
-    return True
+    """False when the email is taken (the unique constraint decides, not a prior read; ``ON CONFLICT``
+    rather than catching the violation, which would abort the transaction on PostgreSQL)."""
+    cur = conn.execute("INSERT INTO users (id, email, password_hash, created_at) VALUES (?, ?, ?, ?)"
+                       " ON CONFLICT DO NOTHING", (user.id, user.email, user.password_hash, user.created_at))
+    return cur.rowcount > 0
 
 
 def find_user_by_email(conn: sqlite3.Connection, email: str) -> User | None:
@@ -169,7 +167,8 @@ def count_hit(conn: sqlite3.Connection, bucket: str, window_start: int) -> int:
     """Count one hit in ``bucket``'s current window; returns the hits so far (this one included)."""
     row = conn.execute(
         "INSERT INTO rate_limit_windows (bucket, window_start, hits) VALUES (?, ?, 1)"
-        " ON CONFLICT (bucket, window_start) DO UPDATE SET hits = hits + 1 RETURNING hits",
+        " ON CONFLICT (bucket, window_start) DO UPDATE SET hits = rate_limit_windows.hits + 1"
+        " RETURNING hits",
         (bucket, window_start),
     ).fetchone()
     return int(row["hits"])

@@ -8,11 +8,12 @@ from typing import Any
 
 from common.logging import get_logger
 from gateway.credits.ledger import Ledger
+from gateway.credits.postgres_schema import POSTGRES_MIGRATIONS  # what all_migrations("postgresql") applies
 from gateway.credits.schema import MIGRATIONS
 from gateway.credits.sqlite_store import SqliteLedger
 from gateway.server.container import Container, HealthResult
 
-__all__ = ["MIGRATIONS", "ROUTES", "install", "is_postgres_url", "open_ledger", "sweep_once"]
+__all__ = ["MIGRATIONS", "POSTGRES_MIGRATIONS", "ROUTES", "install", "is_postgres_url", "open_ledger", "sweep_once"]
 
 log = get_logger("gateway.credits")
 ROUTES: list[Any] = []

@@ -28,7 +28,7 @@ import sqlite_utils
 
 from common.logging import get_logger
 
-__all__ = ["Database", "Migration"]
+__all__ = ["Database", "Migration", "is_postgres_url", "open_database"]
 
 T = TypeVar("T")
 log = get_logger("gateway.db")
@@ -36,10 +36,14 @@ log = get_logger("gateway.db")
 
 @dataclass(frozen=True)
 class Migration:
-    """One schema step: ``id`` is ``<domain>:<NNNN>-<what>``; ``sql`` is one or more statements."""
+    """One schema step: ``id`` is ``<domain>:<NNNN>-<what>``; ``sql`` is one or more statements.
+
+    On PostgreSQL ``postgres_sql`` runs instead when given; otherwise ``sql`` with its column types
+    translated (``gateway.lib.dialect.postgres_ddl``)."""
 
     id: str
     sql: str
+    postgres_sql: str = ""
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -54,8 +58,27 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def is_postgres_url(url: str) -> bool:
+    return url.startswith(("postgresql://", "postgres://"))
+
+
+def open_database(url: str, sqlite_path: Path) -> Database:
+    """The gateway's database: PostgreSQL when ``url`` names it (``GATEWAY_DATABASE_URL``), else SQLite
+    at ``sqlite_path``."""
+    if is_postgres_url(url):
+        from gateway.lib.pg import PostgresDatabase
+
+        return PostgresDatabase(url)
+    return Database(sqlite_path)
+
+
 class Database:
-    """The gateway's SQLite database: ``await db.write(fn)`` / ``await db.read(fn)``."""
+    """The gateway's SQLite database: ``await db.write(fn)`` / ``await db.read(fn)``.
+
+    ``dialect`` is ``"sqlite"`` here and ``"postgresql"`` for :class:`gateway.lib.pg.PostgresDatabase`,
+    which keeps this API (the same ``fn(conn)`` bodies, ``?`` placeholders) on a shared server."""
+
+    dialect = "sqlite"
 
     def __init__(self, path: Path, *, readers: int = 4) -> None:
         self.path = path

@@ -13,7 +13,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from gateway.accounts.deps import ACCOUNT_DEPENDENCIES
-from gateway.lib.db import Database
+from gateway.lib.db import open_database
 from gateway.server.container import Container
 from gateway.server.domains import all_migrations, install_all
 from gateway.server.middleware import RequestContextMiddleware
@@ -36,8 +36,8 @@ async def build_app(settings: GatewaySettings, *, container: Container | None = 
     client); a domain's ``install`` keeps a service that is already there.
     """
     if container is None:
-        db = Database(settings.sqlite_path)
-        db.migrate(all_migrations())
+        db = open_database(settings.database_url, settings.sqlite_path)
+        db.migrate(all_migrations(db.dialect))
         container = Container(settings=settings, db=db)
     routes = await install_all(container)
     cors = CORSConfig(allow_origins=list(settings.cors_origins), allow_credentials=False,

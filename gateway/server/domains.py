@@ -35,10 +35,13 @@ def domain_modules() -> list[ModuleType]:
     return modules
 
 
-def all_migrations() -> list[Migration]:
+def all_migrations(dialect: str = "sqlite") -> list[Migration]:
+    """Every domain's migrations in install order; on PostgreSQL a domain's ``POSTGRES_MIGRATIONS``
+    (same ids) replace its ``MIGRATIONS`` when it has them (the ledger does)."""
     out: list[Migration] = []
     for module in domain_modules():
-        out.extend(cast(Sequence[Migration], getattr(module, "MIGRATIONS", ())))
+        postgres = getattr(module, "POSTGRES_MIGRATIONS", None) if dialect == "postgresql" else None
+        out.extend(cast(Sequence[Migration], postgres if postgres is not None else getattr(module, "MIGRATIONS", ())))
     return out
 
 

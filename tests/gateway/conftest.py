@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +18,12 @@ import httpx
 import pytest
 
 from gateway.credits.ledger import Ledger
-from gateway.lib.db import Database
+from gateway.lib.db import open_database
 from gateway.server.container import Container
 from gateway.server.core import GatewayApp, build_app
 from gateway.server.domains import all_migrations
 from gateway.settings import GatewaySettings
+from tests.gateway.credits.pg_server import PostgresServer
 from tests.gateway.fake_ledger import FakeLedger
 from tests.support.gateway_fixture import gateway_factory  # noqa: F401 - fixture for every gateway test
 from tests.support.inference_fixture import inference_factory  # noqa: F401 - fixture for every gateway test
@@ -43,18 +44,43 @@ def gateway_settings(tmp_path: Path, **overrides: Any) -> GatewaySettings:
 
 
 MakeGateway = Callable[..., Awaitable[GatewayApp]]
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the session (each app gets its own schema)."""
+    server = PostgresServer().start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture
-async def make_gateway(tmp_path: Path) -> AsyncIterator[MakeGateway]:
-    """``await make_gateway(provide={T: obj}, fake_ledger=False, **settings)`` → a built (not started) app."""
+def gateway_backend() -> str:
+    """The database ``make_gateway`` builds on; folders whose tests run on both backends override this
+    with ``params=BACKENDS`` (tests/gateway/{accounts,billing,generations}/conftest.py)."""
+    return "sqlite"
+
+
+@pytest.fixture
+async def make_gateway(tmp_path: Path, gateway_backend: str, request: pytest.FixtureRequest
+                       ) -> AsyncIterator[MakeGateway]:
+    """``await make_gateway(provide={T: obj}, fake_ledger=False, **settings)`` → a built (not started) app,
+    on ``gateway_backend`` (PostgreSQL: a fresh schema of the session's server per state directory, so
+    that a restart on the same ``state_dir`` finds its data; unless the test passes a ``database_url``)."""
     built: list[GatewayApp] = []
+    schemas: dict[Path, str] = {}
 
     async def make(*, provide: dict[type[Any], Any] | None = None, fake_ledger: bool = not REAL_LEDGER,
                    state_dir: Path | None = None, **overrides: Any) -> GatewayApp:
-        settings = gateway_settings(state_dir or tmp_path / f"gw{len(built)}", **overrides)
-        db = Database(settings.sqlite_path)
-        db.migrate(all_migrations())
+        state_dir = state_dir or tmp_path / f"gw{len(built)}"
+        if gateway_backend == "postgresql" and "database_url" not in overrides:
+            if state_dir not in schemas:
+                schemas[state_dir] = request.getfixturevalue("pg_server").new_schema()
+            overrides["database_url"] = schemas[state_dir]
+        settings = gateway_settings(state_dir, **overrides)
+        db = open_database(settings.database_url, settings.sqlite_path)
+        db.migrate(all_migrations(db.dialect))
         container = Container(settings=settings, db=db)
         services = dict(provide or {})
         if fake_ledger:
@@ -68,6 +94,9 @@ async def make_gateway(tmp_path: Path) -> AsyncIterator[MakeGateway]:
     yield make
     for app in built:
         app.container.db.close()
+        close_ledger = getattr(app.container.find(Ledger), "close", None)  # type: ignore[type-abstract]
+        if close_ledger is not None:
+            await close_ledger()
 
 
 @pytest.fixture

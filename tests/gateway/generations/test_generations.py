@@ -8,6 +8,7 @@ import time
 import uuid
 
 from gateway.credits.ledger import INSUFFICIENT_CREDITS_MESSAGE
+from gateway.credits.postgres_store import PostgresLedger
 from gateway.credits.sqlite_store import SqliteLedger
 from gateway.generations.images import ImageUrlSigner
 from gateway.generations.runner import JobRunner
@@ -238,11 +239,19 @@ async def test_shutdown_releases_in_flight_holds(make_gateway: MakeGateway) -> N
         created = (await studio.post(artist)).json()
         assert await asyncio.to_thread(fake.entered.wait, 10)
     assert gateway is not None  # the studio's client closed: the app shut down with the job in flight
-    db = Database(gateway.container.settings.sqlite_path)
-    try:
-        hold = await SqliteLedger(db).get_hold(created["id"])
-    finally:
-        db.close()
+    settings = gateway.container.settings
+    if settings.database_url:  # PostgreSQL: a fresh ledger on the same database
+        pg_ledger = await PostgresLedger.open(settings.database_url, run_migrations=False, max_size=1)
+        try:
+            hold = await pg_ledger.get_hold(created["id"])
+        finally:
+            await pg_ledger.close()
+    else:
+        db = Database(settings.sqlite_path)
+        try:
+            hold = await SqliteLedger(db).get_hold(created["id"])
+        finally:
+            db.close()
     assert hold is not None and hold.state == "voided" and hold.reason == "cancelled"
 
 
