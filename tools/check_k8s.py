@@ -272,6 +272,26 @@ def _signer_problems(where: str, resources: list[dict[str, Any]]) -> list[str]:
     return found
 
 
+def _runs_burner(resource: dict[str, Any]) -> bool:
+    return any({"name": "GATEWAY_BURN_ENABLED", "value": "true"} in c.get("env", []) for c in containers(resource))
+
+
+def _burner_problems(where: str, resources: list[dict[str, Any]]) -> list[str]:
+    """Burn lanes are not leased per replica yet: exactly one pod may run the burner, and never two at once."""
+    found = []
+    burners = [r for r in resources if r.get("kind") in WORKLOADS and _runs_burner(r)]
+    if len(burners) > 1:
+        found.append(f"{where}: {len(burners)} workloads run the burner ({', '.join(map(kn, burners))}); one may")
+    scaled = {r["spec"]["scaleTargetRef"]["name"] for r in resources if r.get("kind") == "HorizontalPodAutoscaler"}
+    for burner in burners:
+        spec = burner["spec"]
+        if spec.get("replicas") != 1 or spec.get("strategy", {}).get("type") != "Recreate":
+            found.append(f"{where}: {kn(burner)} runs the burner: it needs replicas 1 and strategy Recreate")
+        if burner["metadata"]["name"] in scaled:
+            found.append(f"{where}: {kn(burner)} runs the burner and must not be autoscaled")
+    return found
+
+
 def _inference_problems(where: str, resources: list[dict[str, Any]]) -> list[str]:
     found = []
     for resource in (r for r in resources if r.get("kind") in WORKLOADS and r["metadata"]["name"] == "inference"):
@@ -358,6 +378,7 @@ def problems(root: Path = ROOT, *, hadolint: bool = True) -> list[str]:
             found += _pod_problems(f"{where}: {kn(resource)}", resource, uids)
         found += _signer_problems(where, resources)
         found += _inference_problems(where, resources)
+        found += _burner_problems(where, resources)
         found += _chain_problems(where, resources, chain)
     for folder in ("secrets", "examples"):
         for path in sorted((root / K8S_DIR / folder).glob("*.yaml")):

@@ -252,3 +252,19 @@ def test_hadolint_runs_on_the_chain_config_image(tree: Path) -> None:
     dockerfile = tree / "deploy/k8s/images/chain-config.Dockerfile"
     dockerfile.write_text(dockerfile.read_text().replace("FROM busybox:1.37.0", "FROM busybox"))
     assert_named(problems(tree), "hadolint deploy/k8s/images/chain-config.Dockerfile", "DL3006")
+
+
+def test_burner_on_the_web_replicas_fails(tree: Path) -> None:
+    def burn_everywhere(doc: Doc) -> None:
+        container(doc)["env"][0]["value"] = "true"
+
+    found = edit(tree, f"{BASE}/gateway.yaml", "Deployment", "gateway", burn_everywhere)
+    assert_named(found, "2 workloads run the burner")
+    assert_named(found, "Deployment/gateway runs the burner", "replicas 1 and strategy Recreate")
+    assert_named(found, "must not be autoscaled")
+
+
+def test_burner_rolling_update_fails(tree: Path) -> None:
+    found = edit(tree, f"{BASE}/burner.yaml", "Deployment", "gateway-burner",
+                 lambda d: d["spec"].update(strategy={"type": "RollingUpdate"}))
+    assert_named(found, "Deployment/gateway-burner", "strategy Recreate")
