@@ -145,12 +145,15 @@ class GatewaySettings(BaseSettings):
     burn_batch_wait_s: float = setting(5.0, "A partial batch is burned once its oldest intent waited this long")
     burn_lanes: int = setting(4, "Treasury UTxOs kept apart so this many burn txs can be in flight at once")
     burn_confirmations: int = setting(10, "Depth (including the block = 1) at which a burn is final and settled")
+    burn_lane_release_depth: int = setting(
+        1, "Depth at which a lane's tx frees the lane for its next one (up to burn_confirmations: slower, but a"
+           " rollback that outlives a TTL can then never strand a chained burn)")
     burn_ttl_slots: int = setting(600, "TTL of a burn tx: tip slot + this (capped by the signer's max_ttl_slots)")
     burn_poll_interval_s: float = setting(1.0, "How long the burner follows its txs between two planning rounds")
     burn_retry_max_s: float = setting(60.0, "Longest backoff between retries of a failing signer/indexer step")
     burn_lane_min_lovelace: int = setting(3_000_000, "A lane below this lovelace is topped up from the reserve")
     burn_treasury_min_tokens: int = setting(100, "Below this many $CREATE in the treasury new card generations get 503")
-    burn_treasury_min_lovelace: int = setting(10_000_000, "Below this lovelace in the treasury card generations get 503")
+    burn_treasury_min_lovelace: int = setting(10_000_000, "Below this lovelace in the treasury card generations 503")
     burn_call_timeout_s: float = setting(10.0, "Timeout of one signer or indexer call from the burner")
 
     def validate(self) -> None:
