@@ -329,7 +329,8 @@ class Burner:
 
     async def plan(self, identity: SignerIdentity, params: FeeParams, slot: int) -> None:
         cap = max(1, min(self.settings.burn_batch_max, identity.batch_cap))
-        free, lanes = await self.db.read(planner.free_lanes)
+        release = max(1, min(self.settings.burn_lane_release_depth, self.settings.burn_confirmations))
+        free, lanes = await self.db.read(lambda c: planner.free_lanes(c, release))
         LANES.set(len(lanes))
         missing = max(0, self.settings.burn_lanes - len(lanes))
         if not free and not missing:

@@ -10,6 +10,7 @@ from typing import Any
 
 from common.logging import get_logger
 from common.settings import ConfigError
+from gateway.burns import planner
 from gateway.burns.burner import Burner
 from gateway.burns.controllers import BurnsController, ReceiptController
 from gateway.burns.services import BurnService
@@ -26,6 +27,7 @@ __all__ = ["MIGRATIONS", "ROUTES", "install", "validate_settings"]
 
 log = get_logger("gateway.burns")
 ROUTES: list[Any] = [ReceiptController, BurnsController]
+FAILING_ATTEMPTS = 5  # a batch failing this many times in a row makes /health degraded
 
 
 def validate_settings(s: GatewaySettings) -> None:
@@ -81,6 +83,11 @@ async def install(container: Container) -> None:
             return HealthResult(True, f"treasury low: {low}", degraded=True)
         if burner.last_error:
             return HealthResult(True, f"burner retrying: {burner.last_error[:300]}", degraded=True)
+        failing = await container.db.read(lambda c: planner.failing_batches(c, FAILING_ATTEMPTS))
+        if failing:
+            first = failing[0]
+            return HealthResult(True, f"{len(failing)} burn batch(es) failing repeatedly, e.g. {first[0]}"
+                                      f" ({first[1]}): {first[2][:200]}", degraded=True)
         if burner.rounds == 0:
             return HealthResult(True, "burner starting", degraded=True)
         return HealthResult(True, "ok")

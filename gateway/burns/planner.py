@@ -29,8 +29,18 @@ from gateway.burns.txbuild import BuiltBurn, BurnInput, BurnNotBuildable, FeePar
 from gateway.credits.ledger import BurnIntent
 from gateway.web3.chain import Chain, Utxo
 
-__all__ = ["GENERATION_ID", "Plan", "Reserve", "claimed_inputs", "free_lanes", "new_batch", "rebuild", "reserve_utxos",
-           "usable_intents"]
+__all__ = [
+    "GENERATION_ID",
+    "Plan",
+    "Reserve",
+    "claimed_inputs",
+    "failing_batches",
+    "free_lanes",
+    "new_batch",
+    "rebuild",
+    "reserve_utxos",
+    "usable_intents",
+]
 
 log = get_logger("gateway.burns.planner")
 # The signer's rule for an id: 1-128 printable ASCII characters without spaces.
@@ -62,13 +72,21 @@ def usable_intents(intents: Sequence[BurnIntent], known: set[str]) -> list[BurnI
     return out
 
 
-def free_lanes(conn: sqlite3.Connection) -> tuple[list[store.Lane], list[store.Lane]]:
-    """(lanes whose last tx is confirmed, every lane known)."""
+def free_lanes(conn: sqlite3.Connection, release_depth: int = 1) -> tuple[list[store.Lane], list[store.Lane]]:
+    """(lanes whose last tx is at least ``release_depth`` deep or final, every lane known)."""
     lanes = store.lanes(conn)
-    states = {str(r[0]): str(r[1]) for r in conn.execute("SELECT id, state FROM burn_batches WHERE state IN"
-                                                         " ('built', 'signed', 'submitted', 'mempool')")}
-    free = [lane for lane in lanes if lane.batch_id not in states]
+    busy = {str(r[0]) for r in conn.execute(
+        "SELECT id FROM burn_batches WHERE state IN ('built', 'signed', 'submitted', 'mempool')"
+        " OR (state = 'confirmed' AND depth < ?)", (release_depth,))}
+    free = [lane for lane in lanes if lane.batch_id not in busy]
     return free, lanes
+
+
+def failing_batches(conn: sqlite3.Connection, attempts: int) -> list[tuple[str, str, str]]:
+    """Active batches that failed at least ``attempts`` times in a row: (id, state, last error)."""
+    rows = conn.execute("SELECT id, state, last_error FROM burn_batches WHERE state NOT IN ('final', 'expired')"
+                        " AND attempts >= ? ORDER BY rowid LIMIT 5", (attempts,)).fetchall()
+    return [(str(a), str(b), str(c)) for a, b, c in rows]
 
 
 def _input(u: Utxo) -> BurnInput:
