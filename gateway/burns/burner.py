@@ -16,8 +16,9 @@ A failing signer or indexer ends the round; the next waits with exponential back
 ``burn_retry_max_s``); a failing batch records its error and its own next attempt. Nothing is ever
 dropped: an intent stays in the outbox until its burn is final.
 
-Test-only: ``CREATORPASS_TEST_BURN_CRASH_AT=<built|signed|submitted|confirmed>`` makes the process
-``os._exit`` right after that state was persisted (off unless the variable is set).
+Test-only: ``CREATORPASS_TEST_BURN_CRASH_AT=<built|sign_reply|signed|submitted|confirmed>`` makes the
+process ``os._exit`` right after that state was persisted (``sign_reply``: after the signer answered,
+before its witnesses are stored); off unless the variable is set.
 """
 
 from __future__ import annotations
@@ -178,6 +179,7 @@ class Burner:
                 self._identity = None  # caps may have changed: read them again next round
                 await self._fail(batch, "sign", "refused", f"{refusal.reason}: {refusal.detail}")
             return
+        _crash_point("sign_reply")  # the signer recorded it, we did not: the restart's identical retry replays it
         if sig.tx_id != batch.tx_id:
             await self._fail(batch, "sign", "mismatch", f"the signer signed {sig.tx_id}, not {batch.tx_id}")
             return

@@ -146,7 +146,7 @@ async def test_signer_refusal_is_retried_with_backoff_until_allowed(stack: Stack
     await burned_exactly_once(stack, ids, before)
 
 
-@pytest.mark.parametrize("step", ["built", "signed", "submitted", "confirmed"])
+@pytest.mark.parametrize("step", ["built", "sign_reply", "signed", "submitted", "confirmed"])
 async def test_kill_9_at_each_step_burns_every_intent_once(stack: Stack, step: str) -> None:
     user, _ = stack.new_user()
     stack.gateway.stop()
