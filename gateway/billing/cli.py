@@ -23,7 +23,7 @@ from gateway.cli import COMMANDS
 from gateway.credits.ledger import Ledger
 from gateway.credits.reconcile import CheckResult, register_check
 from gateway.credits.sqlite_store import SqliteLedger
-from gateway.lib.db import Database
+from gateway.lib.db import Database, is_postgres_url, open_database
 from gateway.lib.errors import GatewayError
 from gateway.server.domains import all_migrations
 from gateway.settings import GatewaySettings
@@ -60,18 +60,30 @@ def _find_user_id(db: Database, args: argparse.Namespace) -> str | None:
     return None if user is None else user.id
 
 
+async def _unfreeze_on(db: Database, settings: GatewaySettings, *, user_id: str, reason: str) -> list[str]:
+    if db.dialect == "sqlite":
+        return await unfreeze(db, SqliteLedger(db), user_id=user_id, reason=reason)
+    from gateway.credits.postgres_store import PostgresLedger
+
+    ledger = await PostgresLedger.open(settings.database_url, run_migrations=False, max_size=1)
+    try:
+        return await unfreeze(db, ledger, user_id=user_id, reason=reason)
+    finally:
+        await ledger.close()
+
+
 def _run_unfreeze(settings: GatewaySettings, args: argparse.Namespace) -> int:
-    if not settings.sqlite_path.exists():
+    if not is_postgres_url(settings.database_url) and not settings.sqlite_path.exists():
         print(f"billing-unfreeze: no database at {settings.sqlite_path}", file=sys.stderr)
         return 2
-    db = Database(settings.sqlite_path)
+    db = open_database(settings.database_url, settings.sqlite_path)
     try:
-        db.migrate(all_migrations())
+        db.migrate(all_migrations(db.dialect))
         user_id = _find_user_id(db, args)
         if user_id is None:
             print("billing-unfreeze: no such artist", file=sys.stderr)
             return 1
-        forgiven = asyncio.run(unfreeze(db, SqliteLedger(db), user_id=user_id, reason=str(args.reason)))
+        forgiven = asyncio.run(_unfreeze_on(db, settings, user_id=user_id, reason=str(args.reason)))
     except (ValueError, GatewayError) as exc:
         print(f"billing-unfreeze: {exc}", file=sys.stderr)
         return 1
@@ -83,11 +95,13 @@ def _run_unfreeze(settings: GatewaySettings, args: argparse.Namespace) -> int:
 
 async def billing_check(settings: GatewaySettings, ledger: Ledger) -> CheckResult:
     """Stuck reversal steps are breaches; totals of purchases, credits sold and reversed, disputes."""
-    db = Database(settings.sqlite_path)
+    db = open_database(settings.database_url, settings.sqlite_path)
 
     def read(c: sqlite3.Connection) -> CheckResult:
-        tables = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if "billing_purchases" not in tables:
+        exists = ("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'billing_purchases'"
+                  if db.dialect == "sqlite" else "SELECT COUNT(*) FROM (SELECT to_regclass('billing_purchases') AS t) x"
+                  " WHERE t IS NOT NULL")
+        if not c.execute(exists).fetchone()[0]:
             return CheckResult([], {})
         stuck = c.execute("SELECT charge_id, from_credits, to_credits FROM billing_reversal_steps"
                           " WHERE applied = 0 AND created_at < ?", (time.time() - STUCK_STEP_S,)).fetchall()
@@ -95,7 +109,8 @@ async def billing_check(settings: GatewaySettings, ledger: Ledger) -> CheckResul
                          ).fetchone()
         reversed_ = c.execute("SELECT COALESCE(SUM(to_credits - from_credits), 0) FROM billing_reversal_steps"
                               " WHERE applied = 1").fetchone()[0]
-        disputes = c.execute("SELECT COALESCE(SUM(closed = 0), 0), COALESCE(SUM(status = 'lost'), 0)"
+        disputes = c.execute("SELECT COALESCE(SUM(CASE WHEN closed = 0 THEN 1 ELSE 0 END), 0),"
+                             " COALESCE(SUM(CASE WHEN status = 'lost' THEN 1 ELSE 0 END), 0)"
                              " FROM billing_disputes").fetchone()
         breaches = [f"reversal step {r['from_credits']}->{r['to_credits']} of charge {r['charge_id']} written"
                     f" over {STUCK_STEP_S:.0f} s ago and not applied (redeliver its Stripe event)" for r in stuck]

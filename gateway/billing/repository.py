@@ -310,7 +310,8 @@ def record_dispute(conn: sqlite3.Connection, dispute: Dispute) -> Dispute:
 def user_dispute_state(conn: sqlite3.Connection, user_id: str) -> tuple[int, int]:
     """(open disputes, disputes lost and not forgiven) of a user: frozen while either is non-zero."""
     row = conn.execute(
-        "SELECT COALESCE(SUM(closed = 0), 0), COALESCE(SUM(closed = 1 AND status = 'lost' AND forgiven = 0), 0)"
+        "SELECT COALESCE(SUM(CASE WHEN closed = 0 THEN 1 ELSE 0 END), 0),"  # CASE: PostgreSQL sums no booleans
+        " COALESCE(SUM(CASE WHEN closed = 1 AND status = 'lost' AND forgiven = 0 THEN 1 ELSE 0 END), 0)"
         " FROM billing_disputes WHERE user_id = ?", (user_id,)).fetchone()
     return int(row[0]), int(row[1])
 

@@ -13,13 +13,14 @@ Deliveries are at least once and unordered, so no handler assumes an earlier eve
 - anything else is answered 200 and ignored.
 
 Processing is serialised by one lock (webhook traffic is light), so the freeze decisions of two
-events for the same account cannot cross. An event whose handler failed is not marked processed:
+events for the same account cannot cross: ``db.lock``, an advisory lock on PostgreSQL, so it holds
+across replicas (an event and its duplicate delivered to two replicas are processed one after the other).
+An event whose handler failed is not marked processed:
 the error answer makes Stripe deliver it again.
 """
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -75,7 +76,6 @@ class WebhookService:
         self._billing = billing
         self._ledger = ledger
         self._purchases = purchases
-        self._lock = asyncio.Lock()
         self._handlers: dict[str, Handler] = {
             "payment_intent.succeeded": self._intent_succeeded,
             "payment_intent.payment_failed": self._intent_failed,
@@ -97,7 +97,7 @@ class WebhookService:
             raise
         event_id, event_type = str(event["id"]), str(event["type"])
         label = event_type if event_type in self._handlers else "other"
-        async with self._lock:
+        async with self._db.lock("billing:webhooks"):
             first = await self._db.write(lambda c: repo.start_event(c, event_id, event_type))
             if first is not None:
                 WEBHOOK_EVENTS.labels(label, "duplicate").inc()

@@ -15,10 +15,11 @@ Migrations are plain SQL, numbered per domain, applied once
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,6 +135,14 @@ class Database:
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._reader_pool, self.read_sync, fn)
+
+    @contextlib.asynccontextmanager
+    async def lock(self, name: str) -> AsyncIterator[None]:
+        """Hold the lock ``name`` for the block, across several transactions: here an in-process lock
+        (one process owns a SQLite file); on PostgreSQL an advisory lock every replica shares."""
+        locks: dict[str, asyncio.Lock] = self.__dict__.setdefault("_named_locks", {})
+        async with locks.setdefault(name, asyncio.Lock()):
+            yield
 
     def migrate(self, migrations: Sequence[Migration]) -> list[str]:
         """Apply the migrations not applied yet, in order; each in its own transaction. Returns the ids applied."""

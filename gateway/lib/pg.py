@@ -12,7 +12,8 @@ alone, so its read-modify-writes (a refresh token spent once, a dispute closed o
 claimed once) are correct without locks. ``SERIALIZABLE`` gives every existing body exactly that
 guarantee on PostgreSQL without auditing each one for the ``FOR UPDATE`` it would need; the price is a
 serialization failure when two bodies really conflict, and the body is then run again (up to
-``RETRIES`` times, with jittered backoff). So a write body may run more than once: it must act only
+``RETRIES`` times, with jittered backoff; likewise after a unique violation by a concurrent insert,
+which a serial run would have read first). So a write body may run more than once: it must act only
 through its connection (every body in the gateway does). The ledger, whose hot balance rows would make
 SERIALIZABLE thrash, keeps its own row-locked implementation (``gateway.credits.postgres_tx``).
 
@@ -27,11 +28,12 @@ fails (a portable body uses ``ON CONFLICT`` instead). ``durable=False`` commits 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import random
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -51,6 +53,8 @@ __all__ = ["PgConnection", "PostgresDatabase", "Row"]
 T = TypeVar("T")
 log = get_logger("gateway.db.postgres")
 RETRIES = 12
+UNIQUE_RETRIES = 3
+LOCK_CONNECTIONS = 2  # connections kept for advisory locks held across transactions (``lock``)
 CONNECT_TIMEOUT_S = 10.0
 MIGRATION_LOCK = "creatorpass:migrations"  # the same advisory lock as the ledger's migrations
 _RETRYABLE = (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected)
@@ -163,7 +167,7 @@ class PostgresDatabase(Database):
         self._writer_pool = ThreadPoolExecutor(max_workers=writers, thread_name_prefix="pg-writer")
         self._reader_pool = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="pg-reader")
         self._pool: ConnectionPool[Connection[Any]] = ConnectionPool(
-            url, min_size=1, max_size=writers + readers, open=False, timeout=CONNECT_TIMEOUT_S,
+            url, min_size=1, max_size=writers + readers + LOCK_CONNECTIONS, open=False, timeout=CONNECT_TIMEOUT_S,
             kwargs={"autocommit": True, "connect_timeout": int(CONNECT_TIMEOUT_S)}, configure=_configure,
         )
         self._pool.open(wait=True, timeout=CONNECT_TIMEOUT_S)
@@ -191,7 +195,10 @@ class PostgresDatabase(Database):
             try:
                 return self._transaction("BEGIN ISOLATION LEVEL SERIALIZABLE", fn, durable=durable)
             except sqlite3.IntegrityError as exc:
-                if not isinstance(exc.__cause__, _RETRYABLE):
+                # A unique violation by a concurrent insert: run serially (SQLite) the body would have
+                # read that row first, so it runs again and now reads it (a few times at most).
+                racing_insert = isinstance(exc.__cause__, psycopg.errors.UniqueViolation) and attempt < UNIQUE_RETRIES
+                if not (racing_insert or isinstance(exc.__cause__, _RETRYABLE)):
                     raise
                 failure: BaseException = exc
             except _RETRYABLE as exc:
@@ -213,6 +220,22 @@ class PostgresDatabase(Database):
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._reader_pool, self.read_sync, fn)
+
+    @contextlib.asynccontextmanager
+    async def lock(self, name: str) -> AsyncIterator[None]:
+        """Hold the advisory lock ``name`` for the block, across replicas: a session lock on a connection
+        of its own (released by the server if this process dies); waiters of this process queue on an
+        in-process lock first, so they hold no connection while they wait."""
+        async with super().lock(name):
+            conn = await asyncio.to_thread(self._pool.getconn)
+            try:
+                await asyncio.to_thread(conn.execute, "SELECT pg_advisory_lock(hashtext(%s))", (name,))
+                try:
+                    yield
+                finally:
+                    await asyncio.to_thread(conn.execute, "SELECT pg_advisory_unlock(hashtext(%s))", (name,))
+            finally:
+                self._pool.putconn(conn)
 
     def migrate(self, migrations: Sequence[Migration]) -> list[str]:
         """Apply the migrations not applied yet, in order, under an advisory lock (replicas starting

@@ -25,12 +25,12 @@ import pytest
 import uvicorn
 
 from gateway.credits.ledger import Ledger
-from gateway.lib.db import Database
+from gateway.lib.db import open_database
 from gateway.server.container import Container
 from gateway.server.core import build_app
 from gateway.server.domains import all_migrations
 from gateway.settings import GatewaySettings
-from tests.gateway.conftest import REAL_LEDGER, gateway_settings
+from tests.gateway.conftest import BACKENDS, REAL_LEDGER, gateway_settings
 from tests.gateway.fake_ledger import FakeLedger
 from tests.support.devnet_fixture import free_ports
 from tests.support.stripe_fixture import StripeSandboxProcess
@@ -80,8 +80,8 @@ class GatewayServer:
             self._ready.set()
 
     async def _serve(self) -> None:
-        db = Database(self.settings.sqlite_path)
-        db.migrate(all_migrations())
+        db = open_database(self.settings.database_url, self.settings.sqlite_path)
+        db.migrate(all_migrations(db.dialect))
         container = Container(settings=self.settings, db=db)
         if not REAL_LEDGER:
             container.provide(Ledger, FakeLedger())  # type: ignore[type-abstract]
@@ -191,7 +191,7 @@ class BillingStack:
 
 
 def make_stack(state_dir: Path, *, deliver: bool = True, provide: dict[type[Any], Any] | None = None,
-               **sandbox_kwargs: Any) -> BillingStack:
+               database_url: str = "", **sandbox_kwargs: Any) -> BillingStack:
     """A sandbox delivering to a gateway (or, ``deliver=False``, to nobody: the test delivers)."""
     port = free_ports(1, "127.0.0.1")[0]
     secret = "whsec_" + secrets.token_hex(16)
@@ -200,7 +200,7 @@ def make_stack(state_dir: Path, *, deliver: bool = True, provide: dict[type[Any]
     settings = gateway_settings(
         state_dir, port=port, public_url=f"http://127.0.0.1:{port}", credit_packs=TWO_PACKS,
         stripe_api_base=sandbox.url, stripe_secret_key=sandbox.secret_key, stripe_webhook_secret=secret,
-        stripe_publishable_key=sandbox.publishable_key, stripe_max_network_retries=1)
+        stripe_publishable_key=sandbox.publishable_key, stripe_max_network_retries=1, database_url=database_url)
     gateway = GatewayServer(settings, provide).start()
     try:
         sandbox.start()
@@ -210,19 +210,27 @@ def make_stack(state_dir: Path, *, deliver: bool = True, provide: dict[type[Any]
     return BillingStack(gateway, sandbox)
 
 
-@pytest.fixture(scope="module")
-def billing_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BillingStack]:
-    """Gateway + sandbox delivering every event to it (shared by a module; each test signs up its own artist)."""
-    stack = make_stack(tmp_path_factory.mktemp("billing"))
+def _database_url(request: pytest.FixtureRequest) -> str:
+    """'' (SQLite) or a fresh schema of the session's PostgreSQL server, by the fixture's param."""
+    if request.param == "postgresql":
+        return str(request.getfixturevalue("pg_server").new_schema())
+    return ""
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def billing_stack(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[BillingStack]:
+    """Gateway + sandbox delivering every event to it (shared by a module; each test signs up its own artist),
+    on each database backend."""
+    stack = make_stack(tmp_path_factory.mktemp("billing"), database_url=_database_url(request))
     yield stack
     with contextlib.suppress(Exception):
         stack.close()
 
 
-@pytest.fixture(scope="module")
-def chaos_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BillingStack]:
-    """The sandbox delivering chaotically: seeded delays (reordering) and duplicates."""
-    stack = make_stack(tmp_path_factory.mktemp("billing-chaos"), chaos_seed=1967,
+@pytest.fixture(scope="module", params=BACKENDS)
+def chaos_stack(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[BillingStack]:
+    """The sandbox delivering chaotically: seeded delays (reordering) and duplicates, on each backend."""
+    stack = make_stack(tmp_path_factory.mktemp("billing-chaos"), database_url=_database_url(request), chaos_seed=1967,
                        extra_args=("--chaos-duplicate-rate", "0.6", "--chaos-max-delay-s", "0.4"))
     yield stack
     with contextlib.suppress(Exception):
