@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from common.logging import get_logger
 from gateway.credits.ledger import Ledger
 from gateway.generations.controllers import GenerateArtController, GenerationController, ImageController
@@ -17,6 +19,7 @@ from gateway.server.container import Container, HealthResult
 __all__ = ["MIGRATIONS", "ROUTES", "install"]
 
 log = get_logger("gateway.generations")
+RECOVERY_INTERVAL_S = 2.0  # how soon a surviving replica finishes (or voids) a dead replica's generations
 
 
 async def install(container: Container) -> None:
@@ -52,6 +55,16 @@ async def install(container: Container) -> None:
         recovered = await service.recover()
         if recovered:
             log.info("generations_recovered", count=recovered)
+        if db.dialect != "sqlite":  # replicas: take over what a replica that died left unfinished
+            async def recover_periodically() -> None:
+                while True:
+                    await asyncio.sleep(RECOVERY_INTERVAL_S)
+                    try:
+                        await service.recover()
+                    except Exception:  # the next round tries again
+                        log.exception("generations_recovery_failed")
+
+            container.add_background_task("generations-recovery", recover_periodically)
     else:
         log.warning("generations_without_ledger", hint="the credits domain is not installed; card generations fail")
 

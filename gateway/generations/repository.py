@@ -48,6 +48,10 @@ MIGRATIONS = [
         );
         CREATE INDEX generation_images_sha ON generation_images (sha256)
     """),
+    # The replica running a generation (``Database.replica_id``): recovery takes over only the
+    # generations of replicas that are gone, so two replicas never finish the same one.
+    Migration("generations:0002-lease-owner",
+              "ALTER TABLE generations ADD COLUMN lease_owner TEXT NOT NULL DEFAULT ''"),
 ]
 
 
@@ -95,14 +99,15 @@ class Repository:
     """Functions of a connection, for ``Database.write`` / ``read``."""
 
     @staticmethod
-    def insert(conn: sqlite3.Connection, g: GenerationRow) -> GenerationRow:
-        """Insert, or return the existing generation with the same (owner, idempotency_key)."""
+    def insert(conn: sqlite3.Connection, g: GenerationRow, *, lease_owner: str = "") -> GenerationRow:
+        """Insert (run by the replica ``lease_owner``), or return the existing generation with the same
+        (owner, idempotency_key)."""
         cur = conn.execute(
             "INSERT INTO generations (id, owner, user_id, idempotency_key, request_hash, prompt, params, status,"
-            " payment_kind, created_us, updated_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " payment_kind, created_us, updated_us, lease_owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (owner, idempotency_key) DO NOTHING",
             (g.id, g.owner, g.user_id, g.idempotency_key, g.request_hash, g.prompt, json.dumps(g.params), g.status,
-             g.payment_kind, g.created_us, g.updated_us),
+             g.payment_kind, g.created_us, g.updated_us, lease_owner),
         )
         if cur.rowcount:
             return g
@@ -159,6 +164,20 @@ class Repository:
     def unfinished(conn: sqlite3.Connection) -> list[GenerationRow]:
         rows = conn.execute("SELECT * FROM generations WHERE status IN ('queued', 'running')").fetchall()
         return [_generation(r, _images(conn, r["id"])) for r in rows]
+
+    @staticmethod
+    def unfinished_leases(conn: sqlite3.Connection) -> dict[str, str]:
+        """generation id → the replica that runs it, of every unfinished generation."""
+        rows = conn.execute("SELECT id, lease_owner FROM generations WHERE status IN ('queued', 'running')")
+        return {r["id"]: r["lease_owner"] for r in rows}
+
+    @staticmethod
+    def take_over(conn: sqlite3.Connection, generation_id: str, *, dead_owner: str, new_owner: str) -> bool:
+        """Move an unfinished generation from a dead replica to ``new_owner``; False when another replica
+        took it first (the lease changed) or it finished."""
+        cur = conn.execute("UPDATE generations SET lease_owner = ? WHERE id = ? AND lease_owner = ?"
+                           " AND status IN ('queued', 'running')", (new_owner, generation_id, dead_owner))
+        return cur.rowcount > 0
 
     @staticmethod
     def owns_image(conn: sqlite3.Connection, owner: str, sha256: str) -> bool:

@@ -10,6 +10,7 @@ import asyncio
 import base64
 import binascii
 import dataclasses
+import functools
 import hashlib
 import json
 import sqlite3
@@ -100,7 +101,8 @@ class GenerationService:
                 candidate.id)
             candidate = dataclasses.replace(candidate, payment_kind=pay.kind)
             # Not fsynced on its own: the hold that follows is (WAL order makes this row durable with it).
-            row = await self.db.write(lambda conn: Repository.insert(conn, candidate), durable=False)
+            row = await self.db.write(lambda conn: Repository.insert(conn, candidate, lease_owner=self.db.replica_id),
+                                      durable=False)
             if row.id != candidate.id:  # a concurrent request with the same key won the insert
                 return self._same_request(row, digest)
             try:
@@ -168,8 +170,18 @@ class GenerationService:
 
         Images recorded → their holds are posted (delivery was decided before the crash); none →
         every hold is voided. Both are idempotent on the ledger, so a crash during recovery is fine.
+        With replicas on one PostgreSQL database (run periodically there), only the generations of
+        replicas that are gone are taken, each by the one replica whose take-over wins.
         """
-        rows = await self.db.read(Repository.unfinished)
+        leases = await self.db.read(Repository.unfinished_leases)
+        rows = []
+        for row in await self.db.read(Repository.unfinished):
+            dead = leases.get(row.id, "")
+            if await self.db.replica_alive(dead):
+                continue
+            if await self.db.write(functools.partial(Repository.take_over, generation_id=row.id, dead_owner=dead,
+                                                     new_owner=self.db.replica_id)):
+                rows.append(row)
         for row in rows:
             if row.payment_kind != "credits":
                 log.warning("generation_left_for_its_payment_domain", generation_id=row.id, payment=row.payment_kind)

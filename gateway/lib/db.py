@@ -19,6 +19,7 @@ import contextlib
 import functools
 import sqlite3
 import threading
+import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -82,6 +83,7 @@ class Database:
     dialect = "sqlite"
 
     def __init__(self, path: Path, *, readers: int = 4) -> None:
+        self.replica_id = uuid.uuid4().hex  # this process's name in rows it leases (generations' lease_owner)
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._writer_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="db-writer")
@@ -135,6 +137,11 @@ class Database:
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._reader_pool, self.read_sync, fn)
+
+    async def replica_alive(self, replica_id: str) -> bool:
+        """Whether the replica that leased a row still runs. One process owns a SQLite file, so only this
+        one: rows leased by any other id were left by a process that exited."""
+        return replica_id == self.replica_id
 
     @contextlib.asynccontextmanager
     async def lock(self, name: str) -> AsyncIterator[None]:

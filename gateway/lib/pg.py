@@ -30,9 +30,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import hashlib
 import random
 import sqlite3
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -99,6 +101,12 @@ class _NumericLoader(Loader):
 def _params(params: Sequence[Any]) -> tuple[Any, ...]:
     # SQLite stores a bool in an INTEGER column as 0/1; PostgreSQL refuses boolean for bigint.
     return tuple(int(p) if isinstance(p, bool) else p for p in params)
+
+
+def _replica_key(replica_id: str) -> int:
+    """A replica's advisory-lock key: 64 bits of a hash of its id (signed, as bigint keys are)."""
+    return int.from_bytes(hashlib.blake2b(f"creatorpass:replica:{replica_id}".encode(), digest_size=8).digest(),
+                          "big", signed=True)
 
 
 class PgCursor:
@@ -171,7 +179,28 @@ class PostgresDatabase(Database):
             kwargs={"autocommit": True, "connect_timeout": int(CONNECT_TIMEOUT_S)}, configure=_configure,
         )
         self._pool.open(wait=True, timeout=CONNECT_TIMEOUT_S)
+        self.replica_id = uuid.uuid4().hex
+        # Held for this process's life: the server drops it when the process dies (replica_alive).
+        self._liveness = psycopg.connect(url, autocommit=True, connect_timeout=int(CONNECT_TIMEOUT_S))
+        self._liveness.execute("SELECT pg_advisory_lock(%s)", (_replica_key(self.replica_id),))
         self._closed = False
+
+    async def replica_alive(self, replica_id: str) -> bool:
+        """Whether the replica ``replica_id`` still runs: it holds its liveness lock until it dies (a
+        killed process's session ends, and with it the lock), so a free lock means a dead replica."""
+        if replica_id == self.replica_id:
+            return True
+
+        def probe() -> bool:
+            with self._pool.connection() as conn:
+                key = _replica_key(replica_id)
+                row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+                if row is not None and row[0]:
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+                    return False
+                return True
+
+        return await asyncio.to_thread(probe)
 
     def _transaction(self, begin: str, fn: Callable[[sqlite3.Connection], T], *, durable: bool = True) -> T:
         with self._pool.connection() as conn:
@@ -267,3 +296,4 @@ class PostgresDatabase(Database):
         self._writer_pool.shutdown(wait=True)
         self._reader_pool.shutdown(wait=True)
         self._pool.close()
+        self._liveness.close()
