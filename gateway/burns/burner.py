@@ -45,6 +45,7 @@ from gateway.burns.treasury import TreasuryGuard
 from gateway.burns.txbuild import BurnInput, BurnNotBuildable, FeeParams, signed_tx
 from gateway.credits.ledger import BurnIntent, Ledger
 from gateway.lib.db import Database
+from gateway.lib.errors import GatewayError
 from gateway.settings import GatewaySettings
 from gateway.web3.chain import Chain, ChainTip, LedgerRefusal, TxNotFound, TxState, TxStatus
 from gateway.web3.errors import ChainError, ChainUnavailable
@@ -289,8 +290,14 @@ class Burner:
     async def _confirmed(self, batch: store.Batch, status: TxStatus) -> None:
         now = self.clock()
         if status.depth >= self.settings.burn_confirmations:
-            await self.ledger.settle_burn(key=f"burn:{batch.tx_id}", generation_ids=batch.generation_ids,
-                                          tx_id=batch.tx_id)
+            if batch.next_attempt_at > self.clock():
+                return
+            try:
+                await self.ledger.settle_burn(key=f"burn:{batch.tx_id}", generation_ids=batch.generation_ids,
+                                              tx_id=batch.tx_id)
+            except GatewayError as exc:  # e.g. settled by another burn: an operator must look; the rest goes on
+                await self._fail(batch, "settle", "ledger", f"{type(exc).__name__}: {exc}")
+                return
             await self.db.write(lambda c: store.set_state(c, batch.id, "final", now, depth=status.depth,
                                                           block_slot=status.block_slot,
                                                           block_height=status.block_height, final_at=now))
