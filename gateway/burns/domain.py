@@ -44,12 +44,13 @@ def validate_settings(s: GatewaySettings) -> None:
                           "GATEWAY_BURN_RETRY_MAX_S >= 1")
 
 
-def _chain(container: Container) -> Chain:
+def _chain(container: Container) -> tuple[Chain, bool]:
+    """A Chain provided by a test, else the burner's own client (not provided: the web3 domain, installed
+    later, builds the shared one with its own timeouts). The flag says whether it is ours to close."""
     chain: Chain | None = container.find(Chain)  # type: ignore[type-abstract]
-    if chain is None:
-        chain = GrpcChain(container.settings.indexer_target, timeout_s=container.settings.burn_call_timeout_s)
-        container.provide(Chain, chain)  # type: ignore[type-abstract]
-    return chain
+    if chain is not None:
+        return chain, False
+    return GrpcChain(container.settings.indexer_target, timeout_s=container.settings.burn_call_timeout_s), True
 
 
 async def install(container: Container) -> None:
@@ -61,8 +62,10 @@ async def install(container: Container) -> None:
     generations = container.find(GenerationService)
     if generations is not None:  # a guard that is off (burner off) never refuses
         generations.card_backing_check = guard.require
-    chain = _chain(container) if settings.burn_enabled else container.find(Chain)  # type: ignore[type-abstract]
+    chain, own_chain = _chain(container) if settings.burn_enabled else (
+        container.find(Chain), False)  # type: ignore[type-abstract]
     service = container.find(BurnService) or container.provide(BurnService, BurnService(container.db, chain))
+    service.find_chain = lambda: container.find(Chain)  # type: ignore[type-abstract]
     if not settings.burn_enabled:
         return
     signer: SignerClient | None = container.find(SignerClient)  # type: ignore[type-abstract]
@@ -70,7 +73,8 @@ async def install(container: Container) -> None:
         signer = container.provide(SignerClient, GrpcSigner(  # type: ignore[type-abstract]
             settings.signer_target, timeout_s=settings.burn_call_timeout_s))
     ledger = container.get(Ledger)  # type: ignore[type-abstract]
-    burner = Burner(settings, container.db, ledger, _chain(container), signer, guard)
+    assert chain is not None
+    burner = Burner(settings, container.db, ledger, chain, signer, guard)
     container.provide(Burner, burner)
     burner.on_identity = lambda identity: setattr(service, "identity", identity)
 
@@ -93,8 +97,10 @@ async def install(container: Container) -> None:
         return HealthResult(True, "ok")
 
     async def stop() -> None:
-        assert signer is not None
+        assert signer is not None and chain is not None
         await signer.close()
+        if own_chain:
+            await chain.close()
 
     container.add_background_task("burner", run)
     container.add_health_check("burns", health)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,7 @@ class BurnService:
     chain: Chain | None = None
     identity: SignerIdentity | None = None  # filled by the burner once it read it
     chain_timeout_s: float = 3.0
+    find_chain: Callable[[], Chain | None] | None = None  # the shared Chain, when this service has none
 
     async def receipt(self, generation_id: str, *, owner: str, user_id: str) -> dict[str, Any]:
         found = await self.db.read(lambda c: _owned_item(c, generation_id, owner, user_id))
@@ -45,10 +47,11 @@ class BurnService:
         return receipt
 
     async def _live_depth(self, receipt: dict[str, Any]) -> None:
-        if self.chain is None or receipt["state"] not in ("confirmed", "final", "mempool", "submitted"):
+        chain = self.chain or (self.find_chain() if self.find_chain is not None else None)
+        if chain is None or receipt["state"] not in ("confirmed", "final", "mempool", "submitted"):
             return
         try:
-            status = await asyncio.wait_for(self.chain.tx_status(receipt["tx_id"]), self.chain_timeout_s)
+            status = await asyncio.wait_for(chain.tx_status(receipt["tx_id"]), self.chain_timeout_s)
         except Exception:  # the stored depth stands; a receipt never fails for a slow indexer
             return
         if status.state == TxState.CONFIRMED:
