@@ -161,6 +161,25 @@ async def test_kill_9_at_each_step_burns_every_intent_once(stack: Stack, step: s
     await burned_exactly_once(stack, ids, before)
 
 
+async def test_sigkill_at_random_moments_burns_every_intent_once(stack: Stack) -> None:
+    """DESIGN §11: kill -9 at any moment. Seeded, so a failing run replays (the seed is in the message)."""
+    import random
+
+    seed = int(time.time())
+    rng = random.Random(seed)
+    user, _ = stack.new_user()
+    before = stack.treasury_tokens()
+    ids = await spend(stack, user, 150, "sigkill")
+    for _ in range(3):
+        time.sleep(rng.uniform(0.3, 2.5))
+        stack.gateway.kill()
+        stack.gateway.start()
+    try:
+        await burned_exactly_once(stack, ids, before)
+    except AssertionError as exc:
+        raise AssertionError(f"seed {seed}: {exc}") from exc
+
+
 @pytest.mark.parametrize("drop", [True, False], ids=["txs-dropped", "txs-kept"])
 async def test_rollback_of_the_burn_block_burns_again_exactly_once(stack: Stack, drop: bool) -> None:
     from gateway.web3.chain import GrpcChain, TxState
