@@ -5,19 +5,33 @@
 ``InferenceBusy`` (the queue is full: 503 with Retry-After), ``InferenceRejected`` (the request is
 invalid for the model: 422) or ``InferenceFailed`` (unavailable, deadline, internal: the generation
 fails and nothing is charged).
+
+``GrpcInferenceClient`` spreads generations over several inference servers (comma-separated targets,
+and/or ``dns:///name:port`` names resolved to several addresses and balanced by gRPC's ``round_robin``
+with client-side health checking). It is health-aware: each target's grpc.health status is polled, and
+a target that is NOT_SERVING (its model not ready) or unreachable, or that just answered
+RESOURCE_EXHAUSTED (its queue is full), gets no new work until it recovers. A call refused with a full
+queue is tried on another target; a server that dies mid-generation before any image came back is
+replaced by another within the generation's deadline (the runner sees one stream). Once an image has
+come back the stream cannot be resumed elsewhere (another server would draw other images), so the
+generation fails — and is not charged.
 """
 
 from __future__ import annotations
 
-import itertools
+import asyncio
+import contextlib
+import json
+import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from common.grpcutil import open_channel
+from common.grpcutil import DEFAULT_MAX_MESSAGE_BYTES
+from common.logging import get_logger
 from common.rpc.creatorpass.v1 import inference_pb2, inference_pb2_grpc
 from gateway.lib.errors import ServiceUnavailable, Unprocessable
 from gateway.server.container import HealthResult
@@ -39,6 +53,10 @@ __all__ = [
 INFERENCE_SERVICE = "creatorpass.v1.InferenceService"
 BUSY_RETRY_AFTER_S = 2
 HEALTH_TIMEOUT_S = 2.0
+HEALTH_INTERVAL_S = 1.0  # how often each target's health is polled (a dead server is seen within ~1 s)
+BUSY_COOLDOWN_S = 1.0  # a target that answered "queue full" gets no new work for this long
+MAX_ATTEMPTS = 4  # calls per generation (the first, then retries on other targets)
+log = get_logger("gateway.generations.inference")
 
 
 class InferenceBusy(ServiceUnavailable):
@@ -145,8 +163,37 @@ def _failure(exc: grpc.aio.AioRpcError) -> Exception:
     return InferenceFailed(reasons.get(code, "internal"), f"inference {code.name.lower()}: {detail}"[:500])
 
 
+@dataclass
+class _Target:
+    """One configured target: a channel, its last health, and until when it is known to be full."""
+
+    name: str
+    channel: grpc.aio.Channel
+    stub: Any
+    serving: bool = True  # optimistic until the first health answer
+    busy_until: float = 0.0
+    status: str = "UNKNOWN"
+    watcher: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    @property
+    def balanced(self) -> bool:
+        """A ``dns:///`` name: gRPC balances (and health-checks) its addresses itself."""
+        return self.name.startswith("dns:")
+
+
+def _channel(target: str, service: str) -> grpc.aio.Channel:
+    options: list[tuple[str, Any]] = [
+        ("grpc.max_receive_message_length", DEFAULT_MAX_MESSAGE_BYTES),
+        ("grpc.max_send_message_length", DEFAULT_MAX_MESSAGE_BYTES),
+    ]
+    if target.startswith("dns:"):
+        options.append(("grpc.service_config", json.dumps({
+            "loadBalancingConfig": [{"round_robin": {}}], "healthCheckConfig": {"serviceName": service}})))
+    return grpc.aio.insecure_channel(target, options=options)
+
+
 class GrpcInferenceClient:
-    """``creatorpass.v1.InferenceService`` over one channel per target (round robin)."""
+    """``creatorpass.v1.InferenceService`` over many servers: health-aware round robin, retried elsewhere."""
 
     def __init__(self, targets: str, *, timeout_s: float, model: str = "") -> None:
         names = [t.strip() for t in targets.split(",") if t.strip()]
@@ -155,11 +202,57 @@ class GrpcInferenceClient:
         self.targets = names
         self.timeout_s = timeout_s
         self.model = model
-        self._channels = [open_channel(t) for t in names]
-        self._stubs = [inference_pb2_grpc.InferenceServiceStub(c) for c in self._channels]
-        self._next = itertools.cycle(range(len(names)))
+        self.service = f"{INFERENCE_SERVICE}/{model}" if model else INFERENCE_SERVICE
+        channels = [_channel(t, self.service) for t in names]
+        self._targets = [_Target(n, c, inference_pb2_grpc.InferenceServiceStub(c)) for n, c in zip(names, channels,
+                                                                                                   strict=True)]
+        self._turn = 0
 
-    async def generate(self, request: InferenceRequest) -> AsyncIterator[InferenceEvent]:
+    # -- health ---------------------------------------------------------------------------------
+
+    async def _check(self, target: _Target) -> None:
+        stub = health_pb2_grpc.HealthStub(target.channel)
+        try:
+            reply = await stub.Check(health_pb2.HealthCheckRequest(service=self.service), timeout=HEALTH_TIMEOUT_S)
+            target.status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+        except grpc.aio.AioRpcError as exc:
+            target.status = exc.code().name
+        serving = target.status == "SERVING"
+        if serving != target.serving:
+            log.info("inference_target_health", target=target.name, status=target.status)
+        target.serving = serving
+
+    async def _watch(self, target: _Target) -> None:
+        while True:
+            await self._check(target)
+            await asyncio.sleep(HEALTH_INTERVAL_S)
+
+    def _ensure_watchers(self) -> None:
+        for target in self._targets:
+            if target.watcher is None or target.watcher.done():
+                target.watcher = asyncio.get_running_loop().create_task(self._watch(target),
+                                                                        name=f"inference-health:{target.name}")
+
+    # -- picking a target -----------------------------------------------------------------------
+
+    def _pick(self, tried: set[str]) -> _Target:
+        """The next target in turn that serves, is not full and was not tried for this generation; else
+        InferenceBusy when the others are full, InferenceFailed when none can take it."""
+        now = time.monotonic()
+        fresh = [t for t in self._targets if t.name not in tried or t.balanced]
+        ready = [t for t in fresh if t.serving and t.busy_until <= now]
+        if not ready:
+            if any(t.busy_until > now for t in fresh):
+                raise InferenceBusy()
+            ready = [t for t in fresh if t.busy_until <= now]  # health may lag: try one anyway
+        if not ready:
+            raise InferenceFailed("unavailable", "no inference server can take the generation")
+        self._turn = (self._turn + 1) % len(ready)
+        return ready[self._turn]
+
+    # -- generating -----------------------------------------------------------------------------
+
+    def _message(self, request: InferenceRequest) -> inference_pb2.GenerateRequest:
         message = inference_pb2.GenerateRequest(
             request_id=request.request_id, model=request.model or self.model, prompt=request.prompt,
             negative_prompt=request.negative_prompt, width=request.width, height=request.height,
@@ -167,29 +260,52 @@ class GrpcInferenceClient:
         )
         if request.seed is not None:
             message.seed = request.seed
-        call = self._stubs[next(self._next)].Generate(message, timeout=self.timeout_s)
-        try:
-            async for event in call:
-                yield _event(event)
-        except grpc.aio.AioRpcError as exc:
-            raise _failure(exc) from None
-        finally:
-            call.cancel()  # a no-op once finished; frees the server's queue slot when we stop early
+        return message
+
+    async def generate(self, request: InferenceRequest) -> AsyncIterator[InferenceEvent]:
+        self._ensure_watchers()
+        message = self._message(request)
+        deadline = time.monotonic() + self.timeout_s
+        tried: set[str] = set()
+        images = 0
+        for attempt in range(MAX_ATTEMPTS):
+            target = self._pick(tried)
+            tried.add(target.name)
+            log.info("inference_call", target=target.name, request_id=request.request_id, attempt=attempt + 1)
+            call = target.stub.Generate(message, timeout=max(0.001, deadline - time.monotonic()))
+            try:
+                async for event in call:
+                    out = _event(event)
+                    images += isinstance(out, ImageOut)
+                    yield out
+                return
+            except grpc.aio.AioRpcError as exc:
+                failure = _failure(exc)
+                if isinstance(failure, InferenceBusy):
+                    target.busy_until = time.monotonic() + BUSY_COOLDOWN_S
+                elif exc.code() == grpc.StatusCode.UNAVAILABLE:
+                    target.serving = False  # until its health says otherwise
+                retry = (isinstance(failure, InferenceBusy) or exc.code() == grpc.StatusCode.UNAVAILABLE) \
+                    and images == 0 and time.monotonic() < deadline and attempt + 1 < MAX_ATTEMPTS
+                if not retry:
+                    raise failure from None
+                log.warning("inference_retried_elsewhere", target=target.name, request_id=request.request_id,
+                            code=exc.code().name)
+            finally:
+                call.cancel()  # a no-op once finished; frees the server's queue slot when we stop early
+        # (unreachable: the last attempt raises; the next _pick raises when no other target can take it)
 
     async def health(self) -> HealthResult:
-        states = []
-        for target, channel in zip(self.targets, self._channels, strict=True):
-            stub = health_pb2_grpc.HealthStub(channel)
-            service = f"{INFERENCE_SERVICE}/{self.model}" if self.model else INFERENCE_SERVICE
-            try:
-                reply = await stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=HEALTH_TIMEOUT_S)
-                states.append((target, health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)))
-            except grpc.aio.AioRpcError as exc:
-                states.append((target, exc.code().name))
+        await asyncio.gather(*(self._check(t) for t in self._targets))
+        states = [(t.name, t.status) for t in self._targets]
         serving = [t for t, s in states if s == "SERVING"]
         detail = ", ".join(f"{t}: {s}" for t, s in states)
         return HealthResult(bool(serving), detail, degraded=0 < len(serving) < len(states))
 
     async def close(self) -> None:
-        for channel in self._channels:
-            await channel.close(grace=None)
+        for target in self._targets:
+            if target.watcher is not None:
+                target.watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await target.watcher
+            await target.channel.close(grace=None)

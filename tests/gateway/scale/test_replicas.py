@@ -72,12 +72,17 @@ class Replicas:
         return asyncio.run(run())
 
     def signup(self, gw: GatewayProcess) -> tuple[str, dict[str, str]]:
-        email = f"artist-{secrets.token_hex(6)}@example.com"
-        status, body = gw.json("POST", "/v1/auth/signup", json_body={"email": email, "password": PASSWORD})
-        assert status == 201, body
-        payload = body["access_token"].split(".")[1]
-        user_id = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["sub"]
-        return user_id, {"Authorization": f"Bearer {body['access_token']}"}
+        return signup(gw)
+
+
+def signup(gw: GatewayProcess) -> tuple[str, dict[str, str]]:
+    """A fresh artist through ``gw``: (user id, Authorization header)."""
+    email = f"artist-{secrets.token_hex(6)}@example.com"
+    status, body = gw.json("POST", "/v1/auth/signup", json_body={"email": email, "password": PASSWORD})
+    assert status == 201, body
+    payload = body["access_token"].split(".")[1]
+    user_id = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["sub"]
+    return user_id, {"Authorization": f"Bearer {body['access_token']}"}
 
 
 def _replica_env(url: str, state: Path, inference_target: str, sandbox: StripeSandboxProcess,
