@@ -203,6 +203,7 @@ def plan(home: Path, ports: Ports, identity: dict[str, str], signer_env: dict[st
         "GATEWAY_WEB3_PAY_TO_ADDRESS": identity["custodial_address"],
         "GATEWAY_WEB3_MIN_CONFIRMATIONS": "3",
         "GATEWAY_DEVNET_CONTROL_URL": f"{local}:{ports.control}",
+        "GATEWAY_BURN_ENABLED": "true",  # every spent credit is backed by a real burn, batched on chain
     }, f"{local}:{ports.gateway}/health")
     return [devnet, stripe, signer, inference, indexer, gateway]
 

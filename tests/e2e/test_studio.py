@@ -74,7 +74,20 @@ def test_sign_up_buy_credits_and_generate_by_card(page: Any, appliance: Applianc
     page.get_by_role("button", name="Generate — use 1 credit").click()
     page.wait_for_selector("#reel-items img", timeout=GENERATION_TIMEOUT_MS)
     expect(page.locator("#credits")).to_have_text("9")
-    assert unexpected_errors(page) == []
+    # The spent credit is backed by a burn: once its batch is on chain the receipt shows the burn tx.
+    receipt = page.locator("#reel-items details").first
+    for _ in range(30):
+        page.reload()
+        expect(page.locator("#signed-in")).to_be_visible()
+        receipt = page.locator("#reel-items details").first
+        receipt.locator("summary").click()
+        text = receipt.locator("pre")
+        expect(text).not_to_be_empty()
+        if "burn tx" in text.text_content():
+            break
+        page.wait_for_timeout(1000)
+    assert "burn tx" in receipt.locator("pre").text_content()
+    assert unexpected_errors(page, 404) == []  # 404 receipt_pending until the batch lands
 
 
 def test_an_empty_wallet_is_told_to_buy_create(page: Any, appliance: Appliance) -> None:

@@ -397,8 +397,9 @@ function reelItem(gen, token) {
       if (gen.payment_tx_id || gen.payment?.tx_id) { pre.textContent = `tx ${gen.payment_tx_id || gen.payment.tx_id}`; return; }
       try {
         const r = await api(`/v1/generations/${gen.id}/receipt`, { token });
-        pre.textContent = r.burn_tx_id ? `burn tx ${r.burn_tx_id}\nleaf ${r.leaf}\nroot ${r.root}\nproof ${JSON.stringify(r.proof)}`
-                                        : JSON.stringify(r, null, 1);
+        pre.textContent = `burn tx ${r.tx_id} (${r.state}, depth ${r.depth})\nbatch of ${r.count}, leaf ${r.index}\n` +
+          `leaf ${r.leaf}\nroot ${r.root}\nproof ${JSON.stringify(r.proof)}\n` +
+          "check it: python -m gateway verify-receipt FILE (or by hand, see gateway/burns/README.md)";
       } catch (err) { pre.textContent = err.status === 404 ? "The burn backing this credit is not on chain yet." : explain(err); }
     });
     li.append(details);
