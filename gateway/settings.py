@@ -156,6 +156,14 @@ class GatewaySettings(BaseSettings):
     burn_treasury_min_lovelace: int = setting(10_000_000, "Below this lovelace in the treasury card generations 503")
     burn_call_timeout_s: float = setting(10.0, "Timeout of one signer or indexer call from the burner")
 
+    # --- image store (S3-compatible; local disk in state_dir/images when no bucket is set) ---
+    image_s3_bucket: str = setting("", "S3 bucket for generated images; '' = local disk (state_dir/images)")
+    image_s3_endpoint_url: str = setting("", "S3 endpoint (MinIO, Ceph, R2, …); '' = AWS for the region")
+    image_s3_region: str = setting("us-east-1", "S3 region")
+    image_s3_prefix: str = setting("images/", "Key prefix of the images in the bucket")
+    image_s3_access_key_id: str = secret_field("S3 access key id ('' = the environment's default credentials)")
+    image_s3_secret_access_key: str = secret_field("S3 secret access key")
+
     def validate(self) -> None:
         parse_packs(self.credit_packs)
         if not 1 <= self.port <= 65535:
