@@ -96,19 +96,6 @@ def test_garbage_is_refused(raw: bytes) -> None:
         transaction_json(raw)
 
 
-def test_cbor_walker_spans() -> None:
-    data = cbor2.dumps({1: [1, 2, {"a": b"xy"}], 2: cbor2.CBORTag(258, [3])}) + b"\x00"
-    pairs = cborraw.map_items(data, 0)
-    first_value = pairs[0][1]
-    assert cbor2.loads(data[first_value[0] : first_value[1]]) == [1, 2, {"a": b"xy"}]
-    assert cborraw.item_end(data, 0) == len(data) - 1
-    assert cborraw.array_items(data, pairs[1][1][0]) == [(pairs[1][1][1] - 1, pairs[1][1][1])]
-    with pytest.raises(cborraw.CborError):
-        cborraw.item_end(b"\x5a\xff\xff\xff\xff", 0)  # a byte string longer than the input
-    with pytest.raises(cborraw.CborError):
-        cborraw.item_end(b"\x81" * 1000 + b"\x00", 0)  # nesting bomb
-
-
 def test_address_and_bech32_round_trip(devnet_chain) -> None:
     key = devnet_chain.genesis.keys[0]
     assert address_to_text(key.address_bytes) == key.address
