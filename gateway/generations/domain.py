@@ -28,6 +28,15 @@ async def install(container: Container) -> None:
         container.provide(InferenceClient, GrpcInferenceClient(  # type: ignore[type-abstract]
             settings.inference_target, timeout_s=settings.generation_timeout_s, model=settings.inference_model))
     inference = container.get(InferenceClient)  # type: ignore[type-abstract]
+    if container.find(ImageStore) is None and settings.image_s3_bucket:  # type: ignore[type-abstract]
+        from gateway.generations.s3_images import S3ImageStore
+
+        s3 = S3ImageStore(settings.image_s3_bucket, endpoint_url=settings.image_s3_endpoint_url,
+                          region=settings.image_s3_region, prefix=settings.image_s3_prefix,
+                          access_key_id=settings.image_s3_access_key_id,
+                          secret_access_key=settings.image_s3_secret_access_key)
+        container.provide(ImageStore, s3)  # type: ignore[type-abstract]
+        container.on_shutdown(s3.close)
     if container.find(ImageStore) is None:  # type: ignore[type-abstract]
         container.provide(ImageStore, LocalImageStore(settings.state_dir / "images"))  # type: ignore[type-abstract]
     if container.find(ImageUrlSigner) is None:
