@@ -114,6 +114,9 @@ class GatewaySettings(BaseSettings):
     # --- chain: indexer and signer ---
     indexer_target: str = setting("127.0.0.1:50051", "Indexer gRPC target")
     signer_target: str = setting("unix:var/run/signer.sock", "Signer gRPC target (unix:PATH or host:port with mTLS)")
+    signer_tls_cert: Path | None = setting(None, "Client certificate (PEM) for a host:port signer (mTLS)")
+    signer_tls_key: Path | None = setting(None, "Client private key (PEM) for the signer's mTLS")
+    signer_tls_ca: Path | None = setting(None, "CA (PEM) that signed the signer's server certificate")
     network: str = setting("devnet", "Cardano network", choices=("devnet", "preview", "preprod", "mainnet"))
     asset_policy_id: str = setting("", "$CREATE policy id (56 hex); '' = read from the signer's identity")
     asset_name_hex: str = setting("", "$CREATE asset name (hex); '' = read from the signer's identity")
@@ -134,8 +137,10 @@ class GatewaySettings(BaseSettings):
 
     # --- studio (the page at /) ---
     studio_enabled: bool = setting(True, "Serve the Creator's Studio page at /")
-    stripe_js_url: str = setting("", "Stripe.js for the page; '' = js.stripe.com with a publishable key, the sandbox's otherwise")
-    devnet_control_url: str = setting("", "Devnet control API; on the devnet it backs the page's test wallet (never elsewhere)")
+    stripe_js_url: str = setting("", "Stripe.js for the page; '' = js.stripe.com with a publishable key, "
+                                 "the sandbox's otherwise")
+    devnet_control_url: str = setting("", "Devnet control API; on the devnet it backs the page's test wallet "
+                                      "(never elsewhere)")
 
     # --- burns ---
     # Off by default so a gateway without a signer (tests, a card-less studio) neither retries forever
@@ -178,6 +183,12 @@ class GatewaySettings(BaseSettings):
             raise ConfigError("GATEWAY_PASSWORD_MIN_LENGTH: at least 8")
         if self.jwt_secret and len(self.jwt_secret.encode()) < 32:
             raise ConfigError("GATEWAY_JWT_SECRET_FILE: the key must be at least 32 bytes")
+        tls = (self.signer_tls_cert, self.signer_tls_key, self.signer_tls_ca)
+        if any(tls) and not all(tls):
+            raise ConfigError("GATEWAY_SIGNER_TLS_CERT, _KEY and _CA go together (mTLS to a host:port signer)")
+        if not self.signer_target.startswith("unix:") and not all(tls):
+            raise ConfigError("GATEWAY_SIGNER_TARGET is host:port: the signer requires mTLS there; set "
+                              "GATEWAY_SIGNER_TLS_CERT, GATEWAY_SIGNER_TLS_KEY and GATEWAY_SIGNER_TLS_CA")
         if self.database_url and not self.database_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
             raise ConfigError("GATEWAY_DATABASE_URL: sqlite:///PATH or postgresql://…")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from common.grpcutil import TlsFiles
 from common.logging import get_logger
 from common.settings import ConfigError
 from gateway.burns import planner
@@ -70,8 +71,10 @@ async def install(container: Container) -> None:
         return
     signer: SignerClient | None = container.find(SignerClient)  # type: ignore[type-abstract]
     if signer is None:
+        tls = (TlsFiles(settings.signer_tls_cert, settings.signer_tls_key, settings.signer_tls_ca)
+               if settings.signer_tls_ca else None)  # a host:port signer (Kubernetes): mTLS, checked in settings
         signer = container.provide(SignerClient, GrpcSigner(  # type: ignore[type-abstract]
-            settings.signer_target, timeout_s=settings.burn_call_timeout_s))
+            settings.signer_target, timeout_s=settings.burn_call_timeout_s, tls=tls))
     ledger = container.get(Ledger)  # type: ignore[type-abstract]
     assert chain is not None
     burner = Burner(settings, container.db, ledger, chain, signer, guard)

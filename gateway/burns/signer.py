@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import grpc
 
-from common.grpcutil import open_channel
+from common.grpcutil import TlsFiles, open_channel
 from common.rpc.creatorpass.v1 import signer_pb2, signer_pb2_grpc
 
 __all__ = [
@@ -139,16 +139,17 @@ def _translate(exc: grpc.aio.AioRpcError) -> SignerError:
 class GrpcSigner:
     """``SignerClient`` over gRPC; the channel is opened on first use (it belongs to the serving loop)."""
 
-    def __init__(self, target: str, *, timeout_s: float = 10.0) -> None:
+    def __init__(self, target: str, *, timeout_s: float = 10.0, tls: TlsFiles | None = None) -> None:
         self.target = target
         self.timeout_s = timeout_s
+        self.tls = tls
         self._channel: grpc.aio.Channel | None = None
         self._stub_cache: Any = None
 
     @property
     def _stub(self) -> Any:
         if self._stub_cache is None:
-            self._channel = open_channel(self.target)
+            self._channel = open_channel(self.target, self.tls)
             self._stub_cache = signer_pb2_grpc.SignerServiceStub(self._channel)
         return self._stub_cache
 
