@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -57,9 +58,12 @@ def pg_server() -> Iterator[PostgresServer]:
 
 @pytest.fixture
 def gateway_backend() -> str:
-    """The database ``make_gateway`` builds on; folders whose tests run on both backends override this
-    with ``params=BACKENDS`` (tests/gateway/{accounts,billing,generations}/conftest.py)."""
-    return "sqlite"
+    """The database ``make_gateway`` builds on: SQLite, or ``GATEWAY_TEST_BACKEND=postgresql`` to run the
+    other folders on PostgreSQL too; folders whose tests always run on both backends override this with
+    ``params=BACKENDS`` (tests/gateway/{accounts,billing,generations}/conftest.py)."""
+    backend = os.environ.get("GATEWAY_TEST_BACKEND", "sqlite")
+    assert backend in BACKENDS, f"GATEWAY_TEST_BACKEND: one of {BACKENDS}"
+    return backend
 
 
 @pytest.fixture
