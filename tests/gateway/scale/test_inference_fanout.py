@@ -2,14 +2,17 @@
 
 - the server running a generation is killed mid-stream → the generation is retried on another server
   (or, had an image already come back, voided): nobody is charged for an image not delivered;
-- a dead server gets no new work once its health says so; one target given as ``dns:///`` works.
+- a dead server gets no new work once its health says so; one target given as ``dns:///`` works;
+- a server whose queue is full refuses; the gateway sends that generation to another (no 503).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -109,3 +112,23 @@ def test_a_dead_server_gets_no_new_work(gateway: GatewayProcess, servers: list[I
     assert dead.grpc_target not in calls and len(calls) == 6, calls
     assert {f"dns:///{servers[0].grpc_target}", servers[1].grpc_target} == set(calls)  # both live ones work
     assert _ledger(gateway, lambda ledger: ledger.balance(user_id)).spent == 6
+
+
+def test_a_full_queue_sends_the_work_to_another_server(gateway_factory: Callable[..., GatewayProcess],
+                                                       inference_factory: Callable[..., InferenceProcess]) -> None:
+    small = inference_factory(env={"INFERENCE_QUEUE_MAX": "1", "INFERENCE_MAX_BATCH": "1"})
+    roomy = inference_factory()
+    gw = gateway_factory(env={"GATEWAY_INFERENCE_TARGET": f"{small.grpc_target},{roomy.grpc_target}"})
+    user_id, headers = _artist(gw, credits=6)
+    with ThreadPoolExecutor(max_workers=6) as pool:  # three in turn for the small queue: it refuses one at least
+        results = list(pool.map(lambda i: gw.request(
+            "POST", "/v1/generations", headers={**headers, "Idempotency-Key": uuid.uuid4().hex},
+            json_body={"prompt": f"large canvas {i}", "params": {"width": 1024, "height": 1024}}), range(6)))
+    assert [status for status, _h, _b in results] == [202] * 6, results  # no 503: the other server had room
+    ids = [json.loads(body)["id"] for _s, _h, body in results]
+    assert [_done(gw, headers, gid)["status"] for gid in ids] == ["succeeded"] * 6
+    refused = [line for line in gw.log_text().splitlines()
+               if "inference_retried_elsewhere" in line and "RESOURCE_EXHAUSTED" in line]
+    assert refused and all(small.grpc_target in line for line in refused), refused
+    balance = _ledger(gw, lambda ledger: ledger.balance(user_id))
+    assert (balance.available, balance.pending, balance.spent) == (0, 0, 6)
