@@ -69,6 +69,7 @@ async def install(container: Container) -> None:
                 while True:
                     await asyncio.sleep(RECOVERY_INTERVAL_S)
                     try:
+                        await db.keep_alive()
                         await service.recover()
                     except Exception:  # the next round tries again
                         log.exception("generations_recovery_failed")

@@ -143,6 +143,10 @@ class Database:
         one: rows leased by any other id were left by a process that exited."""
         return replica_id == self.replica_id
 
+    async def keep_alive(self) -> None:
+        """Make sure this replica is still seen alive (PostgreSQL: re-take the liveness lock after a lost
+        connection); nothing to do on SQLite."""
+
     @contextlib.asynccontextmanager
     async def lock(self, name: str) -> AsyncIterator[None]:
         """Hold the lock ``name`` for the block, across several transactions: here an in-process lock

@@ -4,8 +4,8 @@ Domain SQL is written once, in the common subset of both dialects (``ON CONFLICT
 than ``INSERT OR IGNORE``, ``CASE WHEN`` rather than summing booleans, times as numbers the caller
 passes). Two differences cannot be written away and are translated here:
 
-- placeholders: sqlite3's ``?`` becomes psycopg's ``%s`` (and a literal ``%`` becomes ``%%``), outside
-  quoted literals and identifiers;
+- placeholders: sqlite3's ``?`` becomes psycopg's ``%s`` outside quoted literals and identifiers (and
+  every ``%`` becomes ``%%``);
 - column types in migrations: SQLite's ``INTEGER`` is 64-bit and ``REAL`` is a double, PostgreSQL's are
   32-bit and single precision, which would overflow microsecond timestamps and round unix seconds to
   minutes, so they become ``BIGINT`` and ``DOUBLE PRECISION``; ``BLOB`` becomes ``BYTEA``.
@@ -43,8 +43,9 @@ def _outside_quotes(sql: str, replace: dict[str, str]) -> str:
 
 @functools.lru_cache(maxsize=4096)
 def postgres_placeholders(sql: str) -> str:
-    """The statement with ``?`` placeholders as psycopg's ``%s`` (cached: statements are constants)."""
-    return _outside_quotes(sql, {"?": "%s", "%": "%%"})
+    """The statement with ``?`` placeholders as psycopg's ``%s`` (cached: statements are constants).
+    Every ``%`` is doubled, inside literals too: psycopg reads the whole text for placeholders."""
+    return _outside_quotes(sql.replace("%", "%%"), {"?": "%s"})
 
 
 def postgres_ddl(sql: str) -> str:

@@ -148,6 +148,9 @@ class PgConnection:
             cursor.execute(postgres_placeholders(sql), _params(params))
         except psycopg.errors.IntegrityError as exc:
             raise sqlite3.IntegrityError(str(exc)) from exc
+        except psycopg.errors.InFailedSqlTransaction as exc:
+            raise sqlite3.OperationalError("an earlier statement of this write failed and PostgreSQL aborted the"
+                                           " transaction (write the body with ON CONFLICT instead)") from exc
         return PgCursor(cursor)
 
     def executemany(self, sql: str, seq: Iterable[Sequence[Any]]) -> PgCursor:
@@ -180,10 +183,29 @@ class PostgresDatabase(Database):
         )
         self._pool.open(wait=True, timeout=CONNECT_TIMEOUT_S)
         self.replica_id = uuid.uuid4().hex
-        # Held for this process's life: the server drops it when the process dies (replica_alive).
-        self._liveness = psycopg.connect(url, autocommit=True, connect_timeout=int(CONNECT_TIMEOUT_S))
-        self._liveness.execute("SELECT pg_advisory_lock(%s)", (_replica_key(self.replica_id),))
+        self._liveness = self._take_liveness()
         self._closed = False
+
+    def _take_liveness(self) -> Connection[Any]:
+        # Held for this process's life: the server drops it when the process dies (replica_alive).
+        conn = psycopg.connect(self.url, autocommit=True, connect_timeout=int(CONNECT_TIMEOUT_S))
+        conn.execute("SELECT pg_advisory_lock(%s)", (_replica_key(self.replica_id),))
+        return conn
+
+    async def keep_alive(self) -> None:
+        """Re-take the liveness lock when its connection was lost (a server restart): until then the
+        other replicas see this one as dead and may take over its generations (the ledger still resolves
+        each hold once, so nobody is charged twice)."""
+        def check() -> None:
+            try:
+                self._liveness.execute("SELECT 1")
+            except psycopg.OperationalError:
+                log.warning("db_liveness_lost", replica=self.replica_id)
+                with contextlib.suppress(Exception):
+                    self._liveness.close()
+                self._liveness = self._take_liveness()
+
+        await asyncio.to_thread(check)
 
     async def replica_alive(self, replica_id: str) -> bool:
         """Whether the replica ``replica_id`` still runs: it holds its liveness lock until it dies (a
