@@ -12,13 +12,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import httpx
 import msgspec
 from litestar import Controller, Request, Response, get, route
 from litestar.datastructures import State
+from litestar.params import PathParameter
 
 from gateway.lib.db import Migration
 from gateway.lib.errors import BadGateway, NotFound
@@ -110,7 +111,7 @@ class StudioController(Controller):
                                  "Cache-Control": "no-cache"})
 
     @get("/studio/{name:str}", include_in_schema=False)
-    async def asset(self, name: str, state: State) -> Response[bytes]:
+    async def asset(self, name: Annotated[str, PathParameter(max_length=64)], state: State) -> Response[bytes]:
         settings: GatewaySettings = state.settings
         files = dict(PAGE_FILES)
         if devnet_wallet_enabled(settings):
@@ -130,7 +131,8 @@ class StudioController(Controller):
                             devnet_wallet=devnet_wallet_enabled(settings), stripe_options=options)
 
     @route("/devnet-wallet/{path:path}", http_method=["GET", "POST"], include_in_schema=False)
-    async def devnet_wallet(self, path: str, request: Request[Any, Any, Any], state: State) -> Response[bytes]:
+    async def devnet_wallet(self, path: Annotated[str, PathParameter(max_length=200)], request: Request[Any, Any, Any],
+                            state: State) -> Response[bytes]:
         container: Container = state.container
         proxy = container.find(DevnetWalletProxy)
         if proxy is None:
