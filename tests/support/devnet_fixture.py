@@ -29,46 +29,23 @@ Fixtures: ``devnet`` (function scope, block_time=0, in-memory) and ``devnet_fact
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import socket
-import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.process import ManagedProcess
+from tests.support.process import ManagedProcess, free_ports, http_json, service_environment
 
 __all__ = ["DevnetError", "DevnetProcess", "devnet", "devnet_factory", "free_ports"]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT_S = 60.0
 REQUEST_TIMEOUT_S = 120.0
 
 
 class DevnetError(RuntimeError):
     """The devnet process failed to start, died, or answered a control call with an error."""
-
-
-def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
-    """``count`` distinct ports that were free a moment ago (bound together, then released)."""
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind((host, 0))
-            sockets.append(sock)
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 class DevnetProcess(ManagedProcess):
@@ -129,47 +106,22 @@ class DevnetProcess(ManagedProcess):
         return cmd + self.extra_args
 
     def start(self) -> DevnetProcess:
-        if self.process is not None and self.process.poll() is None:
+        if self.is_running():
             raise DevnetError("the devnet is already running")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DEVNET_")}
-        env.update(self.env or {})
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-        self.process = subprocess.Popen(
-            self.command(), cwd=REPO_ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-        self._wait_ready()
+        self.spawn(self.command(), service_environment("DEVNET_", {}, self.env))
+        self.wait_ready(self._answers, timeout_s=self.startup_timeout_s, error=DevnetError, name="devnet",
+                        retry_on=(OSError, DevnetError))
         return self
 
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + self.startup_timeout_s
-        while time.monotonic() < deadline:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise DevnetError(f"devnet exited with {self.process.returncode}:\n{self.log_text()[-4000:]}")
-            with contextlib.suppress(OSError, DevnetError):
-                self.info()
-                return
-            time.sleep(0.05)
-        self.kill()
-        raise DevnetError(f"devnet not ready after {self.startup_timeout_s} s:\n{self.log_text()[-4000:]}")
+    def _answers(self) -> bool:
+        self.info()
+        return True
 
     # -- control API ----------------------------------------------------------------------------------
 
     def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         """A raw control-API call: (HTTP status, decoded JSON body)."""
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.control_url + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(req, timeout=REQUEST_TIMEOUT_S) as resp:
-                return resp.status, json.loads(resp.read())
-        except urllib.error.HTTPError as err:
-            payload = err.read()
-            try:
-                return err.code, json.loads(payload)
-            except ValueError:
-                return err.code, payload.decode(errors="replace")
+        return http_json(method, self.control_url + path, body, REQUEST_TIMEOUT_S)
 
     def _call(self, method: str, path: str, body: Any = None) -> Any:
         status, payload = self.request(method, path, body)

@@ -21,12 +21,9 @@ Fixture: ``gateway_factory(**kwargs)`` -> started GatewayProcess; all stopped at
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -35,12 +32,11 @@ from typing import Any
 
 import pytest
 
-from tests.support.devnet_fixture import free_ports
-from tests.support.process import ManagedProcess
+from tests.support.process import REPO_ROOT as REPO_ROOT  # re-exported: tests read the checkout's files
+from tests.support.process import ManagedProcess, free_ports, service_environment
 
 __all__ = ["GatewayError", "GatewayProcess", "gateway_factory"]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT_S = 60.0
 
 
@@ -63,8 +59,7 @@ class GatewayProcess(ManagedProcess):
         return f"http://{self.host}:{self.port}"
 
     def environment(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
-        env.update({
+        return service_environment("GATEWAY_", {
             "GATEWAY_HOST": self.host,
             "GATEWAY_PORT": str(self.port),
             "GATEWAY_STATE_DIR": str(self.state_dir),
@@ -72,30 +67,20 @@ class GatewayProcess(ManagedProcess):
             "GATEWAY_PASSWORD_HASH_MEMORY_KIB": "1024",
             "GATEWAY_PASSWORD_HASH_TIME_COST": "1",
             "GATEWAY_AUTH_RATE_PER_MINUTE": "1000",
-        })
-        env.update(self.env)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-        return env
+        }, self.env)
 
     def start(self) -> GatewayProcess:
         if self.is_running():
             raise GatewayError("the gateway is already running")
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen([sys.executable, "-m", "gateway", "serve"], cwd=REPO_ROOT,
-                                        env=self.environment(), stdout=self._log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + self.startup_timeout_s
-        while True:
-            if self.process.poll() is not None:
-                raise GatewayError(f"gateway exited with {self.process.returncode}:\n{self.log_text()[-4000:]}")
-            with contextlib.suppress(OSError, ValueError):
-                self.health()
-                return self
-            if time.monotonic() > deadline:
-                self.kill()
-                raise GatewayError(f"gateway not answering after {self.startup_timeout_s} s:\n"
-                                   f"{self.log_text()[-4000:]}")
-            time.sleep(0.05)
+        self.spawn_module(["gateway", "serve"], self.environment())
+        self.wait_ready(self._answers, timeout_s=self.startup_timeout_s, error=GatewayError, name="gateway",
+                        not_ready="not answering")
+        return self
+
+    def _answers(self) -> bool:
+        self.health()
+        return True
 
     def request(self, method: str, path: str, *, json_body: Any = None, body: bytes | None = None,
                 headers: dict[str, str] | None = None, timeout_s: float = 60.0) -> tuple[int, dict[str, str], bytes]:

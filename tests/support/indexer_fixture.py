@@ -20,25 +20,17 @@ Ogmios and Kupo URLs); every one is stopped at teardown.
 from __future__ import annotations
 
 import contextlib
-import json
-import os
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.devnet_fixture import free_ports
-from tests.support.process import ManagedProcess
+from tests.support.process import GrpcServiceProcess, service_environment
 
 __all__ = ["IndexerError", "IndexerProcess", "indexer_factory"]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT_S = 60.0
 
 
@@ -46,30 +38,18 @@ class IndexerError(RuntimeError):
     """The indexer process failed to start, died, or never reached the expected health."""
 
 
-class IndexerProcess(ManagedProcess):
+class IndexerProcess(GrpcServiceProcess):
     def __init__(self, *, ogmios_url: str, kupo_url: str, db_path: str | Path, env: dict[str, str] | None = None,
                  host: str = "127.0.0.1", startup_timeout_s: float = STARTUP_TIMEOUT_S) -> None:
         self.ogmios_url = ogmios_url
         self.kupo_url = kupo_url
         self.db_path = Path(db_path)
         self.env = dict(env or {})
-        self.host = host
-        self.startup_timeout_s = startup_timeout_s
-        self.grpc_port, self.health_port = free_ports(2, host)
+        super().__init__("indexer", host=host, startup_timeout_s=startup_timeout_s)
         self.ready_file = self.db_path.parent / f"indexer-ready-{self.grpc_port}.json"
-        super().__init__("indexer")
-
-    @property
-    def grpc_target(self) -> str:
-        return f"{self.host}:{self.grpc_port}"
-
-    @property
-    def health_url(self) -> str:
-        return f"http://{self.host}:{self.health_port}/health"
 
     def environment(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("INDEXER_")}
-        env.update({
+        return service_environment("INDEXER_", {
             "INDEXER_OGMIOS_URL": self.ogmios_url,
             "INDEXER_KUPO_URL": self.kupo_url,
             "INDEXER_DB_PATH": str(self.db_path),
@@ -79,35 +59,18 @@ class IndexerProcess(ManagedProcess):
             "INDEXER_READY_FILE": str(self.ready_file),
             "INDEXER_LOG_JSON": "false",
             "INDEXER_RECONNECT_MAX_BACKOFF_S": "0.5",
-        })
-        env.update(self.env)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-        return env
+        }, self.env)
 
     def start(self) -> IndexerProcess:
-        if self.process is not None and self.process.poll() is None:
+        if self.is_running():
             raise IndexerError("the indexer is already running")
         with contextlib.suppress(FileNotFoundError):
             self.ready_file.unlink()
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen([sys.executable, "-m", "indexer"], cwd=REPO_ROOT, env=self.environment(),
-                                        stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + self.startup_timeout_s
-        while not self.ready_file.exists():
-            if self.process.poll() is not None:
-                raise IndexerError(f"indexer exited with {self.process.returncode}:\n{self.log_text()[-4000:]}")
-            if time.monotonic() > deadline:
-                self.kill()
-                raise IndexerError(f"indexer not serving after {self.startup_timeout_s} s:\n{self.log_text()[-4000:]}")
-            time.sleep(0.05)
+        self.spawn_module(["indexer"], self.environment())
+        self.wait_ready(self.ready_file.exists, timeout_s=self.startup_timeout_s, error=IndexerError, name="indexer",
+                        not_ready="not serving", retry_on=())
         return self
-
-    def health(self) -> tuple[int, dict[str, Any]]:
-        try:
-            with urllib.request.urlopen(self.health_url, timeout=5) as response:
-                return response.status, json.loads(response.read())
-        except urllib.error.HTTPError as err:
-            return err.code, json.loads(err.read() or b"{}")
 
     def wait_health(self, statuses: Collection[int], timeout_s: float = 30.0,
                     check: Callable[[dict[str, Any]], bool] | None = None) -> dict[str, Any]:
@@ -115,15 +78,13 @@ class IndexerProcess(ManagedProcess):
         deadline = time.monotonic() + timeout_s
         last: tuple[int, Any] = (0, None)
         while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                raise IndexerError(f"indexer exited with {self.process.returncode}:\n{self.log_text()[-4000:]}")
+            self.raise_if_exited(IndexerError, "indexer")
             with contextlib.suppress(OSError, ValueError):
                 last = self.health()
                 if last[0] in statuses and (check is None or check(last[1])):
                     return last[1]
             time.sleep(0.05)
         raise IndexerError(f"health never reached {sorted(statuses)} (last {last}):\n{self.log_text()[-3000:]}")
-
 
 
 @pytest.fixture

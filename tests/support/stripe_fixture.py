@@ -35,30 +35,22 @@ Fixtures: ``stripe_sandbox`` (function scope, no webhook endpoints) and ``stripe
 
 from __future__ import annotations
 
-import contextlib
 import http.server
-import json
-import os
 import secrets
-import subprocess
 import sys
 import threading
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.devnet_fixture import free_ports
-from tests.support.process import ManagedProcess
+from tests.support.process import REPO_ROOT as REPO_ROOT  # re-exported: tests read the checkout's files
+from tests.support.process import ManagedProcess, free_ports, http_json, service_environment
 
 __all__ = ["StripeSandboxError", "StripeSandboxProcess", "WebhookReceiver", "stripe_sandbox",
            "stripe_sandbox_factory"]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT_S = 60.0
 REQUEST_TIMEOUT_S = 60.0
 
@@ -120,22 +112,15 @@ class StripeSandboxProcess(ManagedProcess):
     def start(self) -> StripeSandboxProcess:
         if self.is_running():
             raise StripeSandboxError("the sandbox is already running")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("STRIPE_SANDBOX_")}
-        env["STRIPE_SANDBOX_WEBHOOK_SECRET"] = self.webhook_secret
-        env.update(self.env or {})
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-        self.process = subprocess.Popen(self.command(), cwd=REPO_ROOT, env=env, stdout=self._log,
-                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + self.startup_timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise StripeSandboxError(f"sandbox exited with {self.process.returncode}:\n{self.log_text()[-4000:]}")
-            with contextlib.suppress(OSError, StripeSandboxError):
-                self._call("GET", "/_sandbox/health")
-                return self
-            time.sleep(0.05)
-        self.kill()
-        raise StripeSandboxError(f"sandbox not ready after {self.startup_timeout_s} s:\n{self.log_text()[-4000:]}")
+        settings = {"STRIPE_SANDBOX_WEBHOOK_SECRET": self.webhook_secret}
+        self.spawn(self.command(), service_environment("STRIPE_SANDBOX_", settings, self.env))
+        self.wait_ready(self._answers, timeout_s=self.startup_timeout_s, error=StripeSandboxError, name="sandbox",
+                        retry_on=(OSError, StripeSandboxError))
+        return self
+
+    def _answers(self) -> bool:
+        self._call("GET", "/_sandbox/health")
+        return True
 
     # -- the real stripe library ------------------------------------------------------------------
 
@@ -148,18 +133,7 @@ class StripeSandboxProcess(ManagedProcess):
     # -- controls -----------------------------------------------------------------------------------
 
     def control(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.url + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(req, timeout=REQUEST_TIMEOUT_S) as resp:
-                return resp.status, json.loads(resp.read())
-        except urllib.error.HTTPError as err:
-            payload = err.read()
-            try:
-                return err.code, json.loads(payload)
-            except ValueError:
-                return err.code, payload.decode(errors="replace")
+        return http_json(method, self.url + path, body, REQUEST_TIMEOUT_S)
 
     def _call(self, method: str, path: str, body: Any = None) -> Any:
         status, payload = self.control(method, path, body)
