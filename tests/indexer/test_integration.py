@@ -147,6 +147,12 @@ async def until_status(stub: chain_pb2_grpc.ChainServiceStub, tx_id: str,
             await asyncio.sleep(0.02)
 
 
+async def until_streamed(seen: list[Any], condition: Any, timeout_s: float = 10.0) -> None:
+    async with asyncio.timeout(timeout_s):
+        while not (seen and condition(seen[-1])):
+            await asyncio.sleep(0.01)
+
+
 async def test_submit_mempool_confirm_rollback_reconfirm(devnet: DevnetProcess, indexer_factory: Any) -> None:
     idx = indexer_factory(devnet, env=indexer_env(devnet))
     await asyncio.to_thread(idx.wait_health, {200})
@@ -170,8 +176,12 @@ async def test_submit_mempool_confirm_rollback_reconfirm(devnet: DevnetProcess, 
         await asyncio.to_thread(devnet.blocks, 1)
         first = await until_status(stub, tx_id, lambda s: s.state == State.STATE_CONFIRMED)
         assert first.depth == 1 and first.block_height > 0
+        # The stream carries each tx's latest status (changes a slow reader missed coalesce): wait for the
+        # stream itself to report depth 1 before the next blocks, so what it reports next is well defined.
+        await until_streamed(seen, lambda s: s.state == State.STATE_CONFIRMED and s.depth == 1)
         await asyncio.to_thread(devnet.blocks, 2)
         assert (await until_status(stub, tx_id, lambda s: s.depth == 3)).block == first.block
+        await until_streamed(seen, lambda s: s.depth == 3)
 
         record = await stub.GetTransaction(chain_pb2.GetTransactionRequest(tx_id=tx_id))
         assert (record.outputs[0].address, record.outputs[0].value.lovelace) == (SINK, 2_000_000)
