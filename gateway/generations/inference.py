@@ -242,7 +242,8 @@ class GrpcInferenceClient:
         fresh = [t for t in self._targets if t.name not in tried or t.balanced]
         ready = [t for t in fresh if t.serving and t.busy_until <= now]
         if not ready:
-            if any(t.busy_until > now for t in fresh):
+            # Full is "busy" (503 + Retry-After), also when the only full servers were tried already.
+            if any(t.busy_until > now for t in fresh) or (not fresh and any(t.busy_until > now for t in self._targets)):
                 raise InferenceBusy()
             ready = [t for t in fresh if t.busy_until <= now]  # health may lag: try one anyway
         if not ready:
