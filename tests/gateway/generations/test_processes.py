@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import socket
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -22,6 +20,7 @@ import pytest
 
 from gateway.credits.sqlite_store import SqliteLedger
 from gateway.lib.db import Database
+from tests.support.black_hole import black_hole_server
 from tests.support.gateway_fixture import GatewayProcess
 from tests.support.inference_fixture import InferenceProcess
 
@@ -122,29 +121,9 @@ def test_fifty_concurrent_generations_on_ten_credits(gateway_proc: GatewayProces
 
 @pytest.fixture
 def black_hole() -> Iterator[str]:
-    """A TCP port that accepts connections and never answers: a generation there stays in flight."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(64)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                held.append(server.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield f"127.0.0.1:{server.getsockname()[1]}"
-    stop.set()
-    thread.join(5)
-    for conn in held:
-        conn.close()
-    server.close()
+    """A TCP port that accepts connections and never answers: a generation sent there stays in flight."""
+    with black_hole_server() as target:
+        yield target
 
 
 def resolutions(gw: GatewayProcess, generation_id: str) -> list[str]:

@@ -15,8 +15,6 @@ import asyncio
 import base64
 import json
 import secrets
-import socket
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -28,6 +26,7 @@ import pytest
 
 from gateway.credits.postgres_store import PostgresLedger
 from tests.gateway.credits.pg_server import PostgresServer
+from tests.support.black_hole import black_hole_server
 from tests.support.gateway_fixture import GatewayProcess
 from tests.support.inference_fixture import InferenceProcess
 from tests.support.stripe_fixture import StripeSandboxProcess
@@ -106,28 +105,8 @@ def _replica_env(url: str, state: Path, inference_target: str, sandbox: StripeSa
 @pytest.fixture(scope="module")
 def black_hole() -> Iterator[str]:
     """A TCP port that accepts connections and never answers: a generation sent there stays in flight."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(64)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                held.append(server.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield f"127.0.0.1:{server.getsockname()[1]}"
-    stop.set()
-    thread.join(5)
-    for conn in held:
-        conn.close()
-    server.close()
+    with black_hole_server() as target:
+        yield target
 
 
 @pytest.fixture(scope="module")
