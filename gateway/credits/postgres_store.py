@@ -11,6 +11,7 @@ retried a bounded number of times: every body is idempotent, so a retry is safe.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -116,7 +117,12 @@ class PostgresLedger(LedgerService):
         current = asyncio.get_running_loop()
         for loop, task in list(self._pools.items()):
             del self._pools[loop]
-            if not task.done() or task.exception() is not None:
+            if loop is current and not task.done():
+                # Still opening (a caller was cancelled mid-open): let it finish (bounded by its connect
+                # timeout) and close it, or a pool nobody owns keeps its worker tasks alive.
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(asyncio.shield(task), CONNECT_TIMEOUT_S + 1)
+            if not task.done() or task.cancelled() or task.exception() is not None:
                 continue
             pool = task.result()
             if loop is current:

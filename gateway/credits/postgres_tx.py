@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import psycopg
 from psycopg import AsyncConnection
 
 from gateway.credits.accounts import BURN_OUTBOX, BURN_SETTLED, REFUND, STRIPE_CLEARING, user_account
@@ -339,10 +340,15 @@ async def settle_burn(conn: Conn, *, key: str, generation_ids: list[str], tx_id:
     entry_id = await _insert_entry(conn, key, "burn_settle", BURN_OUTBOX, BURN_SETTLED, amount, None, now,
                                    json.dumps(reference, sort_keys=True, separators=(",", ":")))
     assert entry_id is not None  # the advisory lock and the check above
-    async with conn.cursor() as many:
-        await many.executemany(
-            "INSERT INTO burn_settlements (generation_id, entry_id, tx_id, created_at) VALUES (%s, %s, %s, %s)",
-            [(gen, entry_id, tx_id, now) for gen in generation_ids],
-        )
+    try:
+        async with conn.cursor() as many:
+            await many.executemany(
+                "INSERT INTO burn_settlements (generation_id, entry_id, tx_id, created_at) VALUES (%s, %s, %s, %s)",
+                [(gen, entry_id, tx_id, now) for gen in generation_ids],
+            )
+    except psycopg.errors.UniqueViolation:
+        # Another key's settlement of the same intent committed after our check (the advisory lock is per
+        # key): this whole transaction rolls back, as the check above would have refused it.
+        raise BurnAlreadySettled("a generation in this burn was settled by a concurrent burn") from None
     return Outcome(Entry(entry_id, key, "burn_settle", BURN_OUTBOX, BURN_SETTLED, amount, now, reference))
 

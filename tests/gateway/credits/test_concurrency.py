@@ -181,13 +181,14 @@ async def test_postgres_post_racing_a_sweeping_replica(make_ledger: MakeLedger) 
 
     try:
         outcomes, _ = await asyncio.gather(post_all(), sweep())
-    finally:
+        assert sum(outcomes.values()) == 40
+        balance = await ledger.balance("u1")
+        assert (balance.spent, balance.pending) == (outcomes["posted"], 0)
+        report = await ledger.reconcile()
+        assert report.ok, report.breaches
+    finally:  # every pool this test opened: one left open hangs the event loop's teardown
         await sweeper.close()
-    assert sum(outcomes.values()) == 40
-    balance = await ledger.balance("u1")
-    assert (balance.spent, balance.pending) == (outcomes["posted"], 0)
-    report = await ledger.reconcile()
-    assert report.ok, report.breaches
+        await ledger.close()
 
 
 # -- chaos: random operations from several connections at once, invariants at the end ----------------
@@ -223,12 +224,16 @@ async def test_random_concurrent_operations_keep_every_invariant(backend: str, m
             key = outcome[1] if outcome[0] == "error" else f"{op['op']}:ok"
             codes[key] = codes.get(key, 0) + 1
 
+    workers = [asyncio.create_task(worker(i)) for i in range(6)]
     try:
-        await asyncio.gather(*(worker(i) for i in range(6)))
+        await asyncio.gather(*workers)
         await first.void_expired(now=time.time() + 3600)
         report = await first.reconcile()
     finally:
-        for ledger in real_clock[1:] + ledgers[1:]:
+        for task in workers:  # a failed worker must not leave the others running into closed pools
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        for ledger in real_clock + ledgers[1:]:  # every pool this test opened (an open one hangs loop teardown)
             if isinstance(ledger, PostgresLedger):
                 await ledger.close()
             elif ledger.db is not first.db:  # type: ignore[attr-defined]
