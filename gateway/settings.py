@@ -160,6 +160,9 @@ class GatewaySettings(BaseSettings):
     burn_treasury_min_tokens: int = setting(100, "Below this many $CREATE in the treasury new card generations get 503")
     burn_treasury_min_lovelace: int = setting(10_000_000, "Below this lovelace in the treasury card generations 503")
     burn_call_timeout_s: float = setting(10.0, "Timeout of one signer or indexer call from the burner")
+    burn_lease_s: float = setting(
+        30.0, "How long a replica's lease on a burn lane lasts without renewal (renewed every round and on every"
+              " write; a dead replica's leases go at once, a stuck one's after this)")
 
     # --- image store (S3-compatible; local disk in state_dir/images when no bucket is set) ---
     image_s3_bucket: str = setting("", "S3 bucket for generated images; '' = local disk (state_dir/images)")

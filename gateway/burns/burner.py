@@ -1,8 +1,10 @@
 """The burner: drains the outbox into burn txs and follows each one until it is final and settled.
 
-One task, one planning round at a time (so two steps never race for a UTxO or a batch). A round:
+One task, one planning round at a time (so two steps never race for a UTxO or a batch); with several
+replicas, each drives only the lanes it leases (``gateway.burns.leases``: fenced writes, plans under a
+cross-replica lock). A round:
 
-1. read the signer's identity (cached a minute) and the chain's tip;
+1. renew this replica's lane leases; read the signer's identity (cached a minute) and the chain's tip;
 2. ``built`` batches are signed, ``signed`` ones submitted — each result persisted before the next step;
 3. in-flight batches are followed with ``WatchTransactions`` (the stream's first message per tx is its
    status; the round then waits on the stream for a change, up to ``burn_poll_interval_s``): mempool,
@@ -26,13 +28,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sqlite3
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 from common.cardano import AssetId, Value
 from common.logging import get_logger
 from gateway.burns import planner, store
-from gateway.burns.metrics import BATCHES, ERRORS, IN_FLIGHT, LANES, TOKENS_BURNED
+from gateway.burns.leases import LaneLeases, LeaseLost
+from gateway.burns.metrics import BATCHES, ERRORS, IN_FLIGHT, LANES, LANES_LEASED, TOKENS_BURNED
 from gateway.burns.signer import (
     SignerClient,
     SignerError,
@@ -53,8 +58,10 @@ from gateway.web3.errors import ChainError, ChainUnavailable
 __all__ = ["CRASH_ENV", "Burner"]
 
 log = get_logger("gateway.burns")
+T = TypeVar("T")
 CRASH_ENV = "CREATORPASS_TEST_BURN_CRASH_AT"
 IDENTITY_TTL_S = 60.0
+PLAN_LOCK = "creatorpass:burns:plan"
 WATCH_CHUNK = 256
 # Refusals after which the same bytes can never be signed: build them again with a fresh TTL.
 REBUILD_REFUSALS = {"TTL_EXPIRED", "TTL_TOO_FAR", "SLOT_OUT_OF_SYNC"}
@@ -77,6 +84,7 @@ class Burner:
         self.rounds = 0
         self.last_error = ""
         self.on_identity: Callable[[SignerIdentity], None] | None = None
+        self.leases = LaneLeases(db, settings.burn_lanes, settings.burn_lease_s, clock)
 
     # -- the loop -----------------------------------------------------------------------------------
 
@@ -88,6 +96,9 @@ class Burner:
                 delay_s, self.last_error = 0.0, ""
             except asyncio.CancelledError:
                 raise
+            except LeaseLost as lost:  # another replica drives that lane now: go on with the others
+                self.leases.drop(lost.lane)
+                log.warning("burn_lane_lease_lost", lane=lost.lane, replica=self.leases.me)
             except Exception as exc:  # every failure backs off: never a tight loop, never a dead burner
                 delay_s = min(max(delay_s * 2, 0.5), self.settings.burn_retry_max_s)
                 self.last_error = f"{type(exc).__name__}: {exc}"
@@ -102,13 +113,14 @@ class Burner:
                 await asyncio.sleep(delay_s)
 
     async def round(self) -> None:
+        await self.refresh_leases()
         identity = await self.identity()
         tip = await self.chain.tip()
         params = await self.fee_params()
         slot = self.current_slot(identity, tip)
         for batch in await self.db.read(lambda c: store.select_batches(c, "state IN ('built', 'signed')"
-                                                                          " ORDER BY rowid")):
-            if batch.next_attempt_at > self.clock():
+                                                                          + store.ORDER)):
+            if batch.next_attempt_at > self.clock() or batch.lane not in self.leases.held:
                 continue
             try:
                 if batch.state == "built":
@@ -121,6 +133,25 @@ class Burner:
         await self.plan(identity, params, slot)
         await self.refresh_treasury(identity)
         self.rounds += 1
+
+    async def refresh_leases(self) -> None:
+        _, released = await self.leases.refresh()
+        LANES_LEASED.set(len(self.leases.held))
+        for lane, previous in self.leases.taken_over:
+            log.info("burn_lane_leased", lane=lane, replica=self.leases.me, previous_owner=previous or None)
+        if released:
+            log.info("burn_lanes_released", lanes=released, replica=self.leases.me,
+                     hint="another burner joined: lanes are shared out again")
+
+    async def _write(self, lane: int, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """``fn`` in one write that first renews this replica's lease of ``lane`` (or raises LeaseLost)."""
+        now = self.clock()
+
+        def fenced(conn: sqlite3.Connection) -> T:
+            self.leases.fence(conn, lane, now)
+            return fn(conn)
+
+        return await self.db.write(fenced)
 
     async def identity(self) -> SignerIdentity:
         now = self.clock()
@@ -151,18 +182,18 @@ class Burner:
     def backoff_s(self, attempts: int) -> float:
         return float(min(self.settings.burn_retry_max_s, 0.5 * 2 ** min(attempts, 16)))
 
-    async def _set(self, batch_id: str, state: str, **fields: object) -> None:
+    async def _set(self, batch: store.Batch, state: str, **fields: object) -> None:
         now = self.clock()
-        await self.db.write(lambda c: store.set_state(c, batch_id, state, now, **fields))
+        await self._write(batch.lane, lambda c: store.set_state(c, batch.id, state, now, **fields))
 
     async def _insert(self, batch: store.NewBatch) -> None:
         now = self.clock()
-        await self.db.write(lambda c: store.insert_batch(c, batch, now))
+        await self._write(batch.lane, lambda c: store.insert_batch(c, batch, now))
 
     async def _fail(self, batch: store.Batch, step: str, kind: str, error: str) -> None:
         now = self.clock()
         retry_at = now + self.backoff_s(batch.attempts)
-        await self.db.write(lambda c: store.note_failure(c, batch.id, error, retry_at, now))
+        await self._write(batch.lane, lambda c: store.note_failure(c, batch.id, error, retry_at, now))
         ERRORS.labels(step, kind).inc()
         log.warning("burn_step_failed", step=step, kind=kind, batch=batch.id, tx_id=batch.tx_id,
                     attempts=batch.attempts + 1, retry_in_s=round(retry_at - now, 1), error=error[:300])
@@ -185,7 +216,8 @@ class Burner:
             await self._fail(batch, "sign", "mismatch", f"the signer signed {sig.tx_id}, not {batch.tx_id}")
             return
         now = self.clock()
-        await self.db.write(lambda c: store.set_state(c, batch.id, "signed", now, witnesses=sig.witness_set_cbor))
+        await self._write(batch.lane, lambda c: store.set_state(c, batch.id, "signed", now,
+                                                                witnesses=sig.witness_set_cbor))
         BATCHES.labels("signed").inc()
         _crash_point("signed")
         tip = await self.chain.tip()
@@ -204,8 +236,8 @@ class Burner:
         outputs = [(lane, index, coin, qty) for (lane, *_), (index, coin, qty) in
                    zip(batch.lane_outputs, built.change, strict=True)]
         now = self.clock()
-        await self.db.write(lambda c: store.replace_built(c, batch.id, built.tx_id, built.body, built.aux,
-                                                          built.fee, built.ttl_slot, outputs, now))
+        await self._write(batch.lane, lambda c: store.replace_built(c, batch.id, built.tx_id, built.body, built.aux,
+                                                                    built.fee, built.ttl_slot, outputs, now))
         log.info("burn_rebuilt_before_signing", batch=batch.id, reason=refusal.reason, tx_id=built.tx_id)
         # Counted as a failed attempt: a signer that keeps refusing fresh bytes is retried with backoff.
         await self._fail(batch, "sign", "refused_rebuilt", f"{refusal.reason}: {refusal.detail}")
@@ -230,11 +262,11 @@ class Burner:
                 return
         now = self.clock()
         if batch.state == "signed":
-            await self.db.write(lambda c: store.set_state(c, batch.id, "submitted", now, next_attempt_at=0))
+            await self._write(batch.lane, lambda c: store.set_state(c, batch.id, "submitted", now, next_attempt_at=0))
             BATCHES.labels("submitted").inc()
             _crash_point("submitted")
         else:
-            await self.db.write(lambda c: store.set_state(c, batch.id, batch.state, now, next_attempt_at=0))
+            await self._write(batch.lane, lambda c: store.set_state(c, batch.id, batch.state, now, next_attempt_at=0))
             BATCHES.labels("resubmitted").inc()
             log.info("burn_resubmitted", batch=batch.id, tx_id=batch.tx_id, ttl_slot=batch.ttl_slot,
                      tip_slot=tip.slot)
@@ -267,8 +299,9 @@ class Burner:
         return out
 
     async def follow(self, identity: SignerIdentity, params: FeeParams, tip: ChainTip, slot: int) -> None:
-        batches = await self.db.read(lambda c: store.select_batches(
-            c, f"state IN {store.IN_FLIGHT_STATES!r} ORDER BY rowid"))
+        held = self.leases.held
+        batches = [b for b in await self.db.read(lambda c: store.select_batches(
+            c, f"state IN {store.IN_FLIGHT_STATES!r}" + store.ORDER)) if b.lane in held]
         IN_FLIGHT.set(len(batches))
         if not batches:
             await asyncio.sleep(self.settings.burn_poll_interval_s)
@@ -283,7 +316,7 @@ class Burner:
                 await self._confirmed(batch, status)
             elif status.state == TxState.MEMPOOL:
                 if batch.state != "mempool":
-                    await self._set(batch.id, "mempool", depth=0)
+                    await self._set(batch, "mempool", depth=0)
             else:
                 await self._lost(batch, status, identity, params, tip, slot)
 
@@ -298,17 +331,18 @@ class Burner:
             except GatewayError as exc:  # e.g. settled by another burn: an operator must look; the rest goes on
                 await self._fail(batch, "settle", "ledger", f"{type(exc).__name__}: {exc}")
                 return
-            await self.db.write(lambda c: store.set_state(c, batch.id, "final", now, depth=status.depth,
-                                                          block_slot=status.block_slot,
-                                                          block_height=status.block_height, final_at=now))
+            await self._write(batch.lane, lambda c: store.set_state(c, batch.id, "final", now, depth=status.depth,
+                                                                    block_slot=status.block_slot,
+                                                                    block_height=status.block_height, final_at=now))
             BATCHES.labels("final").inc()
             TOKENS_BURNED.inc(batch.count)
             log.info("burn_final", batch=batch.id, tx_id=batch.tx_id, count=batch.count, depth=status.depth)
             return
         if (batch.state, batch.depth, batch.block_height) == ("confirmed", status.depth, status.block_height):
             return
-        await self.db.write(lambda c: store.set_state(c, batch.id, "confirmed", now, depth=status.depth,
-                                                      block_slot=status.block_slot, block_height=status.block_height))
+        await self._write(batch.lane, lambda c: store.set_state(c, batch.id, "confirmed", now, depth=status.depth,
+                                                                block_slot=status.block_slot,
+                                                                block_height=status.block_height))
         if batch.state != "confirmed":
             BATCHES.labels("confirmed").inc()
             _crash_point("confirmed")
@@ -329,19 +363,32 @@ class Burner:
         except (BurnNotBuildable, LookupError) as exc:
             await self._fail(batch, "rebuild", "not_buildable", f"expired at slot {batch.ttl_slot}: {exc}")
             return
-        now = self.clock()
-        await self.db.write(lambda c: store.insert_batch(c, new, now))
+        await self._insert(new)
         BATCHES.labels("rebuilt").inc()
         log.warning("burn_expired_rebuilt", batch=batch.id, tx_id=batch.tx_id, new_batch=new.id, new_tx_id=new.tx_id)
 
     # -- new batches --------------------------------------------------------------------------------
 
     async def plan(self, identity: SignerIdentity, params: FeeParams, slot: int) -> None:
+        """New batches on this replica's free lanes, under the cross-replica planning lock (every read of
+        the outbox, the lanes and the claimed UTxOs happens inside it, so two replicas never batch the
+        same intent nor spend the same UTxO)."""
+        held = self.leases.held
+        if not held:
+            return
+        async with self.db.lock(PLAN_LOCK):
+            await self._plan(identity, params, slot, held)
+
+    async def _plan(self, identity: SignerIdentity, params: FeeParams, slot: int, held: set[int]) -> None:
         cap = max(1, min(self.settings.burn_batch_max, identity.batch_cap))
         release = max(1, min(self.settings.burn_lane_release_depth, self.settings.burn_confirmations))
         free, lanes = await self.db.read(lambda c: planner.free_lanes(c, release))
         LANES.set(len(lanes))
-        missing = max(0, self.settings.burn_lanes - len(lanes))
+        free = [lane for lane in free if lane.lane in held]
+        existing = {lane.lane for lane in lanes}
+        # Lanes not created yet: a split builds them all; it is this replica's when one of them is its own.
+        absent = [n for n in range(self.settings.burn_lanes) if n not in existing]
+        missing = len(absent) if any(n in held for n in absent) else 0
         if not free and not missing:
             return
         cursor = await self.db.read(store.max_item_seq)
@@ -361,7 +408,7 @@ class Burner:
         if missing:
             split = await reserve.take_all()
             if split:
-                numbers = [n for n in range(self.settings.burn_lanes) if n not in {x.lane for x in lanes}][:missing]
+                numbers = sorted(absent, key=lambda n: (n not in held, n))  # the batch's lane (first) is ours
                 pending = await self._emit(planner.Plan(numbers, split, pending[:cap]), pending, identity, params, ttl)
         if free and pending:
             refs = [(lane.utxo_tx, lane.utxo_index) for lane in free]
@@ -383,7 +430,7 @@ class Burner:
         finality) is dropped, so the next split recreates it from the reserve."""
         states = await self.db.read(lambda c: store.select_batches(c, "id = ?", (lane.batch_id,)))
         if states and states[0].state == "final":
-            await self.db.write(lambda c: c.execute("DELETE FROM burn_lanes WHERE lane = ?", (lane.lane,)))
+            await self._write(lane.lane, lambda c: c.execute("DELETE FROM burn_lanes WHERE lane = ?", (lane.lane,)))
             ERRORS.labels("plan", "lane_lost").inc()
             log.error("burn_lane_lost", lane=lane.lane, utxo=f"{lane.utxo_tx}#{lane.utxo_index}",
                       hint="the lane's UTxO is no longer on chain; it is recreated from the reserve")

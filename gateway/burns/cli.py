@@ -25,6 +25,8 @@ from gateway.burns.verify import burned_by, render, verify_receipt
 from gateway.cli import COMMANDS
 from gateway.credits.ledger import Ledger
 from gateway.credits.reconcile import CheckResult, register_check
+from gateway.lib.db import open_database
+from gateway.lib.dialect import table_names
 from gateway.settings import GatewaySettings
 from gateway.web3.chain import Chain, GrpcChain, TxNotFound, TxState
 
@@ -77,19 +79,21 @@ COMMANDS["verify-receipt"] = ("check a burn receipt against the chain through th
 
 
 async def check_burns_on_chain(settings: GatewaySettings, ledger: Ledger) -> CheckResult:
-    db = getattr(ledger, "db", None)
-    if db is None:
-        return CheckResult([f"cannot read the burn tables through {type(ledger).__name__}"])
+    """Every confirmed or final batch burned on chain exactly what it counts, under its Merkle root, and no
+    superseded tx landed (on the gateway's database, SQLite or PostgreSQL: not through ``ledger``)."""
+    db = open_database(settings.database_url, settings.sqlite_path)
 
     def read(conn: sqlite3.Connection) -> tuple[list[store.Batch], int]:
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if "burn_batches" not in tables:
+        if "burn_batches" not in table_names(conn):
             return [], 0
-        batches = store.select_batches(conn, "state IN ('confirmed', 'final', 'expired') ORDER BY rowid")
+        batches = store.select_batches(conn, "state IN ('confirmed', 'final', 'expired')" + store.ORDER)
         settled = int(conn.execute("SELECT COUNT(*) FROM burn_settlements").fetchone()[0])
         return batches, settled
 
-    batches, settled = await db.read(read)
+    try:
+        batches, settled = await db.read(read)
+    finally:
+        db.close()
     if not batches:
         return CheckResult([], {"batches_checked": 0})
     chain = GrpcChain(settings.indexer_target)

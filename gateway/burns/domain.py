@@ -40,6 +40,9 @@ def validate_settings(s: GatewaySettings) -> None:
         raise ConfigError("GATEWAY_BURN_CONFIRMATIONS: at least 1 (the block itself)")
     if s.burn_ttl_slots < 5:
         raise ConfigError("GATEWAY_BURN_TTL_SLOTS: at least 5 (minutes are the sane range; tests use seconds)")
+    if s.burn_lease_s < 5 * s.burn_poll_interval_s or s.burn_lease_s < 2 * s.burn_call_timeout_s:
+        raise ConfigError("GATEWAY_BURN_LEASE_S: at least 5 x GATEWAY_BURN_POLL_INTERVAL_S and 2 x"
+                          " GATEWAY_BURN_CALL_TIMEOUT_S (a round must end well within a lease)")
     if s.burn_batch_wait_s < 0 or s.burn_poll_interval_s <= 0 or s.burn_retry_max_s < 1:
         raise ConfigError("GATEWAY_BURN_BATCH_WAIT_S >= 0, GATEWAY_BURN_POLL_INTERVAL_S > 0, "
                           "GATEWAY_BURN_RETRY_MAX_S >= 1")

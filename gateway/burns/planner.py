@@ -85,7 +85,7 @@ def free_lanes(conn: sqlite3.Connection, release_depth: int = 1) -> tuple[list[s
 def failing_batches(conn: sqlite3.Connection, attempts: int) -> list[tuple[str, str, str]]:
     """Active batches that failed at least ``attempts`` times in a row: (id, state, last error)."""
     rows = conn.execute("SELECT id, state, last_error FROM burn_batches WHERE state NOT IN ('final', 'expired')"
-                        " AND attempts >= ? ORDER BY rowid LIMIT 5", (attempts,)).fetchall()
+                        " AND attempts >= ? ORDER BY created_at, id LIMIT 5", (attempts,)).fetchall()
     return [(str(a), str(b), str(c)) for a, b, c in rows]
 
 

@@ -12,6 +12,7 @@ from common import merkle
 from gateway.burns import store
 from gateway.burns.signer import SignerIdentity
 from gateway.lib.db import Database
+from gateway.lib.dialect import table_names
 from gateway.lib.errors import NotFound
 from gateway.web3.chain import Chain, TxState
 
@@ -60,8 +61,8 @@ class BurnService:
 
     async def page(self, *, limit: int, before: str | None) -> dict[str, Any]:
         def read(conn: sqlite3.Connection) -> tuple[list[store.Batch], dict[str, int], int]:
-            cursor = store.rowid_of(conn, before) if before else None
-            if before and not cursor:
+            cursor = store.position_of(conn, before) if before else None
+            if before and cursor is None:
                 raise NotFound(f"no burn batch {before!r}", code="burn_batch_not_found")
             return store.page(conn, cursor, limit + 1), store.totals(conn), 0
 
@@ -77,9 +78,8 @@ class BurnService:
 
 def _owned_item(conn: sqlite3.Connection, generation_id: str, owner: str, user_id: str) -> store.Batch | str | None:
     base = generation_id.split(".", 1)[0]
-    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     owned_generation = False
-    if "generations" in tables:
+    if "generations" in table_names(conn):
         row = conn.execute("SELECT owner FROM generations WHERE id = ?", (base,)).fetchone()
         if row is not None:
             if row[0] != owner:

@@ -8,6 +8,10 @@
   currently carries it; a rebuild moves the items to the new row (same order, same root).
 - ``burn_lanes``: the K treasury UTxOs; ``utxo_*`` is what the lane's next tx spends (the change output
   of ``batch_id``, possibly not yet on chain); a lane is free once that batch is confirmed.
+- ``burn_lane_leases`` / ``burn_burners``: which replica drives each lane, and the burners running
+  (``gateway.burns.leases``).
+
+Order is ``created_at`` then ``id`` (portable: no ``rowid`` on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from typing import Any
 
 from gateway.lib.db import Migration
 
-__all__ = ["ACTIVE_STATES", "IN_FLIGHT_STATES", "MIGRATIONS", "Batch", "Lane", "batch_from_row"]
+__all__ = ["ACTIVE_STATES", "IN_FLIGHT_STATES", "MIGRATIONS", "ORDER", "Batch", "Lane", "batch_from_row"]
 
 MIGRATIONS = [
     Migration("burns:0001-batches-items-lanes", """
@@ -69,11 +73,25 @@ MIGRATIONS = [
             updated_at REAL NOT NULL
         )
     """),
+    Migration("burns:0002-lane-leases", """
+        CREATE TABLE burn_lane_leases (
+            lane INTEGER PRIMARY KEY,
+            owner TEXT NOT NULL,
+            expires_at REAL NOT NULL,
+            taken_at REAL NOT NULL
+        );
+        CREATE TABLE burn_burners (
+            replica TEXT PRIMARY KEY,
+            seen_at REAL NOT NULL
+        );
+        CREATE INDEX burn_batches_created ON burn_batches (created_at, id)
+    """),
 ]
 
 IN_FLIGHT_STATES = ("submitted", "mempool", "confirmed")  # followed on chain
 ACTIVE_STATES = ("built", "signed", *IN_FLIGHT_STATES)  # not final, not superseded
 UNCONFIRMED_STATES = ("built", "signed", "submitted", "mempool")  # a lane with one of these is busy
+ORDER = " ORDER BY created_at, id"  # oldest first
 
 
 @dataclass(frozen=True)
@@ -177,7 +195,10 @@ def insert_batch(conn: sqlite3.Connection, b: NewBatch, now: float) -> None:
         (b.id, b.lane, len(b.generation_ids), b.root, json.dumps(b.generation_ids), b.tx_id, b.body, b.aux, b.fee,
          b.ttl_slot, json.dumps(b.inputs), json.dumps(b.lane_outputs), b.supersedes, now, now))
     if b.supersedes:
-        conn.execute("UPDATE burn_batches SET state = 'expired', updated_at = ? WHERE id = ?", (now, b.supersedes))
+        cur = conn.execute("UPDATE burn_batches SET state = 'expired', updated_at = ?"
+                           " WHERE id = ? AND state != 'expired'", (now, b.supersedes))
+        if cur.rowcount != 1:  # rebuilt already (never twice: two txs from the same inputs, one would fail forever)
+            raise ValueError(f"burn batch {b.supersedes} is already superseded")
         conn.execute("UPDATE burn_batch_items SET batch_id = ? WHERE batch_id = ?", (b.id, b.supersedes))
     else:
         conn.executemany(
@@ -222,20 +243,22 @@ def item(conn: sqlite3.Connection, generation_id: str) -> tuple[str, int, str] |
     return None if row is None else (str(row[0]), int(row[1]), str(row[2]))
 
 
-def page(conn: sqlite3.Connection, before: int | None, limit: int) -> list[Batch]:
-    """Batches newest first (rowid order), ``before`` a rowid cursor."""
+def page(conn: sqlite3.Connection, before: tuple[float, str] | None, limit: int) -> list[Batch]:
+    """Batches newest first (``created_at``, then ``id``), ``before`` the position of the previous page's
+    last batch (:func:`position_of`)."""
     if before is None:
-        rows = conn.execute(f"SELECT rowid, {BATCH_COLUMNS} FROM burn_batches ORDER BY rowid DESC LIMIT ?",  # noqa: S608
-                            (limit,)).fetchall()
+        rows = conn.execute(f"SELECT {BATCH_COLUMNS} FROM burn_batches ORDER BY created_at DESC, id DESC"  # noqa: S608
+                            " LIMIT ?", (limit,)).fetchall()
     else:
-        rows = conn.execute(f"SELECT rowid, {BATCH_COLUMNS} FROM burn_batches WHERE rowid < ?"  # noqa: S608
-                            " ORDER BY rowid DESC LIMIT ?", (before, limit)).fetchall()
-    return [batch_from_row(tuple(r)[1:]) for r in rows]
+        rows = conn.execute(f"SELECT {BATCH_COLUMNS} FROM burn_batches WHERE created_at < ?"  # noqa: S608
+                            " OR (created_at = ? AND id < ?) ORDER BY created_at DESC, id DESC LIMIT ?",
+                            (before[0], before[0], before[1], limit)).fetchall()
+    return [batch_from_row(r) for r in rows]
 
 
-def rowid_of(conn: sqlite3.Connection, batch_id: str) -> int:
-    row = conn.execute("SELECT rowid FROM burn_batches WHERE id = ?", (batch_id,)).fetchone()
-    return int(row[0]) if row else 0
+def position_of(conn: sqlite3.Connection, batch_id: str) -> tuple[float, str] | None:
+    row = conn.execute("SELECT created_at, id FROM burn_batches WHERE id = ?", (batch_id,)).fetchone()
+    return (float(row[0]), str(row[1])) if row else None
 
 
 def totals(conn: sqlite3.Connection) -> dict[str, int]:

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import functools
 import re
+import sqlite3
+from typing import Any
 
-__all__ = ["postgres_ddl", "postgres_placeholders"]
+__all__ = ["postgres_ddl", "postgres_placeholders", "table_names"]
 
 _TYPES = {"INTEGER": "BIGINT", "REAL": "DOUBLE PRECISION", "BLOB": "BYTEA"}
 _TYPE_PATTERN = re.compile(r"\b(INTEGER|REAL|BLOB)\b")
@@ -53,3 +55,14 @@ def postgres_ddl(sql: str) -> str:
     parts = re.split(r"('(?:[^']|'')*')", sql)
     return "".join(part if part.startswith("'") else _TYPE_PATTERN.sub(lambda m: _TYPES[m.group(1)], part)
                    for part in parts)
+
+
+def table_names(conn: Any) -> set[str]:
+    """The tables of the database behind ``conn`` (a sqlite3 connection, or PostgreSQL's adapter: the
+    tables of the current schema, the one ``search_path`` names)."""
+    if isinstance(conn, sqlite3.Connection):
+        rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    else:
+        rows = conn.execute("SELECT table_name FROM information_schema.tables"
+                            " WHERE table_schema = current_schema()").fetchall()
+    return {str(r[0]) for r in rows}

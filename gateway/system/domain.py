@@ -49,7 +49,9 @@ class SystemController(Controller):
         ok = all(r.ok for _, r in results)
         degraded = any(r.degraded for _, r in results)
         status = "down" if not ok else ("degraded" if degraded else "ok")
-        return Response({"status": status, "checks": checks}, status_code=200 if ok else 503)
+        # ``replica``: which process answered (behind a load balancer; the id its leases carry in the database)
+        return Response({"status": status, "checks": checks, "replica": container.db.replica_id},
+                        status_code=200 if ok else 503)
 
     @get("/metrics", summary="Prometheus metrics", include_in_schema=False, media_type=CONTENT_TYPE_LATEST)
     async def metrics(self, request: Request[Any, Any, Any]) -> Response[bytes]:

@@ -97,12 +97,7 @@ def test_lost_dispute_reverses_the_credits_and_stays_frozen(billing_stack: Billi
     assert billing_stack.buy(headers).status_code == 200
     report = _gateway_cli(billing_stack, "reconcile", "--json")
     result = json.loads(report.stdout.strip().splitlines()[-1])
-    if billing_stack.gateway.settings.database_url:
-        # Known gap (issue 11): the burns domain's on-chain check reads SQLite only; every other check passes.
-        failing = [name for name, check in result["checks"].items() if not check["ok"]]
-        assert failing == ["burns_on_chain"], report.stdout
-    else:
-        assert report.returncode == 0, report.stdout + report.stderr
+    assert report.returncode == 0, report.stdout + report.stderr  # on both backends, every check
     assert result["checks"]["billing"]["ok"] is True
     assert result["totals"]["billing.disputes_lost"] >= 1 and result["totals"]["billing.credits_reversed"] >= 10
 

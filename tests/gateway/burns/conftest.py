@@ -1,4 +1,5 @@
-"""The burns stack as real processes on loopback: devnet (1 s blocks), indexer, signer, gateway.
+"""The burns stack as real processes on loopback: devnet (1 s blocks), indexer, signer, gateway — on
+SQLite, or on a real PostgreSQL server (``build_stack(database_url=…)``, where more replicas can join).
 
 One stack per test module (starting it costs seconds on a shared box); each test uses its own user and
 generation ids and checks its own batches, so tests stay independent in what they assert. The gateway
@@ -28,8 +29,11 @@ import grpc
 import pytest
 
 from common.rpc.creatorpass.v1 import signer_pb2, signer_pb2_grpc
+from gateway.credits.ledger import Ledger
+from gateway.credits.postgres_store import PostgresLedger
 from gateway.credits.sqlite_store import SqliteLedger
-from gateway.lib.db import Database
+from gateway.lib.db import Database, open_database
+from tests.gateway.conftest import BACKENDS
 from tests.signer.helpers import SignerProcess, provision, short_tmp
 from tests.support.devnet_fixture import DevnetProcess, free_ports
 from tests.support.indexer_fixture import IndexerProcess
@@ -118,16 +122,27 @@ class Stack:
     gateway: GatewayProcess
     identity: signer_pb2.Identity
     state_dir: Path
+    database_url: str = ""
     _ledgers: list[Database] = field(default_factory=list)
+    _db: Database | None = None
 
     @property
     def unit(self) -> str:
         return f"{self.identity.asset.policy_id}.{self.identity.asset.asset_name}"
 
-    def ledger(self) -> SqliteLedger:
+    def ledger(self) -> Ledger:
+        """The real ledger on the gateway's database (PostgreSQL: close it with ``await ledger.close()``)."""
+        if self.database_url:
+            return PostgresLedger(self.database_url, max_size=2)
         db = Database(self.state_dir / "gateway.sqlite3")
         self._ledgers.append(db)
         return SqliteLedger(db)
+
+    def db(self) -> Database:
+        """The gateway's database, for the tests' read-only looks at the burn tables."""
+        if self._db is None:
+            self._db = open_database(self.database_url, self.state_dir / "gateway.sqlite3")
+        return self._db
 
     def new_user(self) -> tuple[str, str]:
         """(user id, access token) of a fresh card account."""
@@ -169,7 +184,8 @@ ADDRESS_MODE_POLICY = "5e" * 28  # address mode burns a token the studio did not
 
 
 @contextlib.contextmanager
-def build_stack(tmp: Path, mode: str = "mint") -> Iterator[Stack]:
+def build_stack(tmp: Path, mode: str = "mint", *, database_url: str = "",
+                env: dict[str, str] | None = None) -> Iterator[Stack]:
     devnet = DevnetProcess(block_time=1.0).start()
     workdir = short_tmp()
     extra = {"SIGNER_SYSTEM_START": devnet.info()["system_start"], "SIGNER_FSYNC": "false",
@@ -200,18 +216,27 @@ def build_stack(tmp: Path, mode: str = "mint") -> Iterator[Stack]:
         "GATEWAY_BURN_TREASURY_MIN_LOVELACE": "5000000", "GATEWAY_BURN_CALL_TIMEOUT_S": "5",
         "GATEWAY_LOG_JSON": "false", "GATEWAY_PASSWORD_HASH_MEMORY_KIB": "1024",
         "GATEWAY_PASSWORD_HASH_TIME_COST": "1", "GATEWAY_AUTH_RATE_PER_MINUTE": "1000",
+        **({"GATEWAY_DATABASE_URL": database_url} if database_url else {}), **(env or {}),
     }
     gateway = GatewayProcess(base_env).start()
-    built = Stack(devnet, indexer, signer, prov.env, workdir, gateway, identity, state_dir)
+    built = Stack(devnet, indexer, signer, prov.env, workdir, gateway, identity, state_dir, database_url)
     try:
         yield built
     finally:
         for db in built._ledgers:
             db.close()
+        if built._db is not None:
+            built._db.close()
         gateway.close()
         built.signer.stop()
         indexer.close()
         devnet.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def gateway_backend(request: pytest.FixtureRequest) -> str:
+    """The in-process burns tests (routes, settings) run on both backends."""
+    return str(request.param)
 
 
 @pytest.fixture(scope="module")
@@ -223,32 +248,28 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 async def spend(stack: Stack, user_id: str, count: int, prefix: str) -> list[str]:
     """``count`` card-path spends for ``user_id`` through the real ledger (purchase, hold, post)."""
     ledger = stack.ledger()
-    await ledger.credit_purchase(user_id=user_id, credits=count, key=f"test:{prefix}:{uuid.uuid4().hex}")
-    ids = [f"{prefix}-{uuid.uuid4().hex[:12]}" for _ in range(count)]
-    for gen in ids:
-        await ledger.hold(user_id=user_id, generation_id=gen, timeout_s=300)
-        await ledger.post(gen)
+    try:
+        await ledger.credit_purchase(user_id=user_id, credits=count, key=f"test:{prefix}:{uuid.uuid4().hex}")
+        ids = [f"{prefix}-{uuid.uuid4().hex[:12]}" for _ in range(count)]
+        for gen in ids:
+            await ledger.hold(user_id=user_id, generation_id=gen, timeout_s=300)
+            await ledger.post(gen)
+    finally:
+        if isinstance(ledger, PostgresLedger):
+            await ledger.close()
     return ids
 
 
 def batches_for(stack: Stack, ids: list[str]) -> list[dict[str, Any]]:
     """The /v1/burns batches that carry any of ``ids`` (via the store, read-only)."""
-    db = Database(stack.state_dir / "gateway.sqlite3")
-    try:
-        marks = ",".join("?" * len(ids))
-        sql = ("SELECT b.id, b.state, b.tx_id, b.count, b.depth FROM burn_batches b WHERE b.id IN"
-               f" (SELECT batch_id FROM burn_batch_items WHERE generation_id IN ({marks}))")
-        rows = db.read_sync(lambda c: c.execute(sql, ids).fetchall())
-        return [dict(zip(("id", "state", "tx_id", "count", "depth"), tuple(r), strict=True)) for r in rows]
-    finally:
-        db.close()
+    marks = ",".join("?" * len(ids))
+    sql = ("SELECT b.id, b.state, b.tx_id, b.count, b.depth, b.lane FROM burn_batches b WHERE b.id IN"
+           f" (SELECT batch_id FROM burn_batch_items WHERE generation_id IN ({marks}))")
+    rows = stack.db().read_sync(lambda c: c.execute(sql, ids).fetchall())
+    return [dict(zip(("id", "state", "tx_id", "count", "depth", "lane"), tuple(r), strict=True)) for r in rows]
 
 
 def settled(stack: Stack, ids: list[str]) -> int:
-    db = Database(stack.state_dir / "gateway.sqlite3")
-    try:
-        marks = ",".join("?" * len(ids))
-        return int(db.read_sync(lambda c: c.execute(
-            f"SELECT COUNT(*) FROM burn_settlements WHERE generation_id IN ({marks})", ids).fetchone()[0]))
-    finally:
-        db.close()
+    marks = ",".join("?" * len(ids))
+    return int(stack.db().read_sync(lambda c: c.execute(
+        f"SELECT COUNT(*) FROM burn_settlements WHERE generation_id IN ({marks})", ids).fetchone()[0]))
