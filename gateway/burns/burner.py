@@ -11,7 +11,7 @@ cross-replica lock). A round:
    confirmed at depth d, final at ``burn_confirmations`` (then ``settle_burn`` on the ledger); a tx
    rolled back or unknown again is resubmitted with the same bytes while its TTL holds, rebuilt from
    the same inputs (the signer's re-sign rule) once the tip passed it;
-4. free lanes take new batches from the outbox;
+4. free lanes take new batches from the outbox (``gateway.burns.batching``);
 5. the treasury reading feeds the ``TreasuryGuard``.
 
 A failing signer or indexer ends the round; the next waits with exponential backoff (capped at
@@ -27,17 +27,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import sqlite3
 import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from common.cardano import AssetId, Value
+from common.cardano import AssetId
 from common.logging import get_logger
 from gateway.burns import planner, store
+from gateway.burns.batching import CRASH_ENV, Batcher, crash_point
 from gateway.burns.leases import LaneLeases, LeaseLost
-from gateway.burns.metrics import BATCHES, ERRORS, IN_FLIGHT, LANES, LANES_LEASED, TOKENS_BURNED
+from gateway.burns.metrics import BATCHES, ERRORS, IN_FLIGHT, LANES_LEASED, TOKENS_BURNED
 from gateway.burns.signer import (
     SignerClient,
     SignerError,
@@ -48,7 +48,7 @@ from gateway.burns.signer import (
 )
 from gateway.burns.treasury import TreasuryGuard
 from gateway.burns.txbuild import BurnInput, BurnNotBuildable, FeeParams, signed_tx
-from gateway.credits.ledger import BurnIntent, Ledger
+from gateway.credits.ledger import Ledger
 from gateway.lib.db import Database
 from gateway.lib.errors import GatewayError
 from gateway.settings import GatewaySettings
@@ -59,18 +59,10 @@ __all__ = ["CRASH_ENV", "Burner"]
 
 log = get_logger("gateway.burns")
 T = TypeVar("T")
-CRASH_ENV = "CREATORPASS_TEST_BURN_CRASH_AT"
 IDENTITY_TTL_S = 60.0
-PLAN_LOCK = "creatorpass:burns:plan"
 WATCH_CHUNK = 256
 # Refusals after which the same bytes can never be signed: build them again with a fresh TTL.
 REBUILD_REFUSALS = {"TTL_EXPIRED", "TTL_TOO_FAR", "SLOT_OUT_OF_SYNC"}
-
-
-def _crash_point(step: str) -> None:
-    if os.environ.get(CRASH_ENV) == step:
-        log.warning("burn_test_crash", step=step)
-        os._exit(137)
 
 
 class Burner:
@@ -85,6 +77,7 @@ class Burner:
         self.last_error = ""
         self.on_identity: Callable[[SignerIdentity], None] | None = None
         self.leases = LaneLeases(db, settings.burn_lanes, settings.burn_lease_s, clock)
+        self.batcher = Batcher(settings, db, ledger, chain, self.leases, self._write, clock=clock)
 
     # -- the loop -----------------------------------------------------------------------------------
 
@@ -130,7 +123,7 @@ class Burner:
             except (SignerRejected, ChainError, TxNotFound) as exc:  # this batch's problem, not the round's
                 await self._fail(batch, batch.state, "error", f"{type(exc).__name__}: {exc}")
         await self.follow(identity, params, tip, slot)
-        await self.plan(identity, params, slot)
+        await self.batcher.plan(identity, params, self.ttl_for(identity, slot))
         await self.refresh_treasury(identity)
         self.rounds += 1
 
@@ -211,7 +204,7 @@ class Burner:
                 self._identity = None  # caps may have changed: read them again next round
                 await self._fail(batch, "sign", "refused", f"{refusal.reason}: {refusal.detail}")
             return
-        _crash_point("sign_reply")  # the signer recorded it, we did not: the restart's identical retry replays it
+        crash_point("sign_reply")  # the signer recorded it, we did not: the restart's identical retry replays it
         if sig.tx_id != batch.tx_id:
             await self._fail(batch, "sign", "mismatch", f"the signer signed {sig.tx_id}, not {batch.tx_id}")
             return
@@ -219,7 +212,7 @@ class Burner:
         await self._write(batch.lane, lambda c: store.set_state(c, batch.id, "signed", now,
                                                                 witnesses=sig.witness_set_cbor))
         BATCHES.labels("signed").inc()
-        _crash_point("signed")
+        crash_point("signed")
         tip = await self.chain.tip()
         signed = await self.db.read(lambda c: store.select_batches(c, "id = ?", (batch.id,)))
         await self.submit(signed[0], tip)
@@ -264,7 +257,7 @@ class Burner:
         if batch.state == "signed":
             await self._write(batch.lane, lambda c: store.set_state(c, batch.id, "submitted", now, next_attempt_at=0))
             BATCHES.labels("submitted").inc()
-            _crash_point("submitted")
+            crash_point("submitted")
         else:
             await self._write(batch.lane, lambda c: store.set_state(c, batch.id, batch.state, now, next_attempt_at=0))
             BATCHES.labels("resubmitted").inc()
@@ -345,7 +338,7 @@ class Burner:
                                                                 block_height=status.block_height))
         if batch.state != "confirmed":
             BATCHES.labels("confirmed").inc()
-            _crash_point("confirmed")
+            crash_point("confirmed")
 
     async def _lost(self, batch: store.Batch, status: TxStatus, identity: SignerIdentity, params: FeeParams,
                     tip: ChainTip, slot: int) -> None:
@@ -366,97 +359,6 @@ class Burner:
         await self._insert(new)
         BATCHES.labels("rebuilt").inc()
         log.warning("burn_expired_rebuilt", batch=batch.id, tx_id=batch.tx_id, new_batch=new.id, new_tx_id=new.tx_id)
-
-    # -- new batches --------------------------------------------------------------------------------
-
-    async def plan(self, identity: SignerIdentity, params: FeeParams, slot: int) -> None:
-        """New batches on this replica's free lanes, under the cross-replica planning lock (every read of
-        the outbox, the lanes and the claimed UTxOs happens inside it, so two replicas never batch the
-        same intent nor spend the same UTxO)."""
-        held = self.leases.held
-        if not held:
-            return
-        async with self.db.lock(PLAN_LOCK):
-            await self._plan(identity, params, slot, held)
-
-    async def _plan(self, identity: SignerIdentity, params: FeeParams, slot: int, held: set[int]) -> None:
-        cap = max(1, min(self.settings.burn_batch_max, identity.batch_cap))
-        release = max(1, min(self.settings.burn_lane_release_depth, self.settings.burn_confirmations))
-        free, lanes = await self.db.read(lambda c: planner.free_lanes(c, release))
-        LANES.set(len(lanes))
-        free = [lane for lane in free if lane.lane in held]
-        existing = {lane.lane for lane in lanes}
-        # Lanes not created yet: a split builds them all; it is this replica's when one of them is its own.
-        absent = [n for n in range(self.settings.burn_lanes) if n not in existing]
-        missing = len(absent) if any(n in held for n in absent) else 0
-        if not free and not missing:
-            return
-        cursor = await self.db.read(store.max_item_seq)
-        wanted = cap * (len(free) + 1)
-        intents = await self.ledger.outbox(after_seq=cursor, limit=min(1000, wanted))
-        known = await self.db.read(lambda c: store.known_items(c, [i.generation_id for i in intents]))
-        pending = planner.usable_intents(intents, known)
-        if not pending:
-            return
-        if len(pending) < cap and pending[0].created_at > self.clock() - self.settings.burn_batch_wait_s:
-            return
-        claimed = await self.db.read(planner.claimed_inputs)
-        reserve = planner.Reserve(self.chain, identity, lanes, claimed)
-        ttl = self.ttl_for(identity, slot)
-        # Batches take the outbox strictly in order (what one batch could not take goes to the next), so
-        # the cursor (the highest batched seq) never passes an intent that was left behind.
-        if missing:
-            split = await reserve.take_all()
-            if split:
-                numbers = sorted(absent, key=lambda n: (n not in held, n))  # the batch's lane (first) is ours
-                pending = await self._emit(planner.Plan(numbers, split, pending[:cap]), pending, identity, params, ttl)
-        if free and pending:
-            refs = [(lane.utxo_tx, lane.utxo_index) for lane in free]
-            on_chain = {(u.tx_id, u.index): u for u in await self.chain.utxos_by_ref(refs)}
-            for lane in free:
-                utxo = on_chain.get((lane.utxo_tx, lane.utxo_index))
-                if utxo is None:
-                    await self._lane_missing(lane)
-                    continue
-                if not pending:
-                    continue
-                inputs = [BurnInput(utxo.tx_id, utxo.index, utxo.value)]
-                inputs += await self._top_up(identity, utxo.value, cap, reserve)
-                pending = await self._emit(planner.Plan([lane.lane], inputs, pending[:cap]), pending, identity,
-                                           params, ttl)
-
-    async def _lane_missing(self, lane: store.Lane) -> None:
-        """A lane whose final tx's output is gone (spent outside the burner, or a rollback deeper than
-        finality) is dropped, so the next split recreates it from the reserve."""
-        states = await self.db.read(lambda c: store.select_batches(c, "id = ?", (lane.batch_id,)))
-        if states and states[0].state == "final":
-            await self._write(lane.lane, lambda c: c.execute("DELETE FROM burn_lanes WHERE lane = ?", (lane.lane,)))
-            ERRORS.labels("plan", "lane_lost").inc()
-            log.error("burn_lane_lost", lane=lane.lane, utxo=f"{lane.utxo_tx}#{lane.utxo_index}",
-                      hint="the lane's UTxO is no longer on chain; it is recreated from the reserve")
-
-    async def _emit(self, plan: planner.Plan, pending: list[BurnIntent], identity: SignerIdentity,
-                    params: FeeParams, ttl: int) -> list[BurnIntent]:
-        """Build and persist one batch; returns the intents still waiting (the head of ``pending`` it took
-        is removed; all of it stays when nothing could be built)."""
-        batch = planner.new_batch(plan, identity, params, ttl)
-        if batch is None:
-            return pending
-        await self._insert(batch)
-        BATCHES.labels("built").inc()
-        log.info("burn_built", batch=batch.id, lane=batch.lane, count=len(batch.generation_ids),
-                 tx_id=batch.tx_id, lanes_out=len(batch.lane_outputs))
-        _crash_point("built")
-        return pending[len(batch.generation_ids):]
-
-    async def _top_up(self, identity: SignerIdentity, value: Value, cap: int,
-                      reserve: planner.Reserve) -> list[BurnInput]:
-        """One reserve UTxO for a lane short of lovelace or of tokens for a full batch (when there is one)."""
-        asset = AssetId(identity.asset_policy_id, identity.asset_name_hex)
-        if value.lovelace >= self.settings.burn_lane_min_lovelace and value.quantity(asset) >= cap:
-            return []
-        pick = await reserve.take()
-        return [pick] if pick is not None else []
 
     # -- treasury ------------------------------------------------------------------------------------
 
