@@ -13,7 +13,7 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
-from litestar.params import JSONBody, Parameter
+from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from gateway.accounts.principal import Principal
@@ -37,6 +37,11 @@ __all__ = ["GenerateArtController", "GenerationController", "ImageController"]
 BEARER: list[dict[str, list[str]]] = [{"BearerToken": []}]
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 SSE_KEEPALIVE_S = 15.0
+GenerationId = Annotated[str, PathParameter(max_length=200)]
+ImageHash = Annotated[str, PathParameter(max_length=128)]
+IdempotencyHeader = Annotated[str, HeaderParameter(
+    name="Idempotency-Key", required=False, max_length=1000,
+    description="Required. Same key + same body = the same generation; same key + other body = 422")]
 
 
 def idempotency_key(key: str) -> str:
@@ -65,10 +70,7 @@ class GenerationController(Controller):
     @post("", status_code=202, summary="Start a generation (1 credit per image; Idempotency-Key header required)")
     async def create(self, principal: NamedDependency[Principal], generations: NamedDependency[GenerationService],
                      data: JSONBody[GenerationRequest],
-                     idempotency: Annotated[str, Parameter(header="Idempotency-Key", required=False, max_length=1000,
-                                                           description="Required. Same key + same body = the same "
-                                                                       "generation; same key + other body = 422")]
-                     = "") -> GenerationCreated:
+                     idempotency: IdempotencyHeader = "") -> GenerationCreated:
         row = await generations.create(principal, data, idempotency_key(idempotency))
         return GenerationCreated(id=row.id, status=row.status, events_url=generations.events_url(row.id),
                                  url=f"{generations.settings.base_url}/v1/generations/{row.id}")
@@ -76,18 +78,19 @@ class GenerationController(Controller):
     @get("", summary="The caller's generations, newest first (cursor pagination)")
     async def list_generations(self, principal: NamedDependency[Principal],
                                generations: NamedDependency[GenerationService],
-                               cursor: Annotated[str, Parameter(query="cursor", max_length=200)] = "",
-                               limit: Annotated[int, Parameter(query="limit", ge=1, le=100)] = 20) -> GenerationPage:
+                               cursor: Annotated[str, QueryParameter(max_length=200)] = "",
+                               limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20) -> GenerationPage:
         return await generations.page(principal, cursor, limit)
 
     @get("/{generation_id:str}", summary="One generation: status, images (signed URLs once succeeded), error")
     async def get_generation(self, principal: NamedDependency[Principal],
-                             generations: NamedDependency[GenerationService], generation_id: str) -> GenerationView:
+                             generations: NamedDependency[GenerationService],
+                             generation_id: GenerationId) -> GenerationView:
         return generations.view(await generations.get(principal, generation_id))
 
     @get("/{generation_id:str}/events", summary="Server-Sent Events: state, queued, running, step, image, done, error")
     async def events(self, principal: NamedDependency[Principal], generations: NamedDependency[GenerationService],
-                     generation_id: str, state: State) -> ServerSentEvent:
+                     generation_id: GenerationId, state: State) -> ServerSentEvent:
         await generations.get(principal, generation_id)  # 404 for anyone but the owner
         hub: EventHub = state.container.get(EventHub)
         return ServerSentEvent(_event_stream(generations, hub, principal, generation_id))
@@ -123,10 +126,10 @@ class ImageController(Controller):
 
     @get("/{sha256:str}", summary="An image: to its owner's bearer token, or with a valid signed URL",
          media_type="image/png")
-    async def image(self, sha256: str, optional_principal: NamedDependency[Principal | None],
+    async def image(self, sha256: ImageHash, optional_principal: NamedDependency[Principal | None],
                     generations: NamedDependency[GenerationService], state: State,
-                    exp: Annotated[str, Parameter(query="exp", max_length=20)] = "",
-                    sig: Annotated[str, Parameter(query="sig", max_length=128)] = "") -> Response[bytes]:
+                    exp: Annotated[str, QueryParameter(max_length=20)] = "",
+                    sig: Annotated[str, QueryParameter(max_length=128)] = "") -> Response[bytes]:
         missing = NotFound("No such image", code="image_not_found")
         if not is_sha256(sha256):
             raise missing

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency, Provide
-from litestar.params import JSONBody, Parameter
+from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from gateway.accounts.principal import Principal
 from gateway.web3.auth import WalletAuthService
@@ -23,6 +23,8 @@ from gateway.web3.seed import SeedWalletFlow
 
 __all__ = ["ConfirmGenerationController", "QuoteController", "WalletAuthController", "WalletController"]
 
+QuoteId = Annotated[str, PathParameter(max_length=200)]
+Address = Annotated[str, PathParameter(max_length=200)]
 
 
 def _client(request: Request[Any, Any, Any]) -> str:
@@ -36,7 +38,7 @@ class WalletAuthController(Controller):
 
     @get("/challenge", summary="A one-time message for CIP-30 signData (hex payload, readable when decoded)")
     async def challenge(self, wallet_auth: NamedDependency[WalletAuthService], request: Request[Any, Any, Any],
-                        address: str = Parameter(max_length=200)) -> dict[str, str]:
+                        address: Annotated[str, QueryParameter(max_length=200)]) -> dict[str, str]:
         return await wallet_auth.challenge(address, _client(request))
 
     @post("/verify", status_code=200,
@@ -53,7 +55,7 @@ class WalletController(Controller):
     dependencies = {"quotes": Provide(provide_quotes)}
 
     @get("/{address:str}/balance", summary="$CREATE (policy id + asset name) and ADA at the address, via the indexer")
-    async def balance(self, address: str, quotes: NamedDependency[QuoteService]) -> dict[str, Any]:
+    async def balance(self, address: Address, quotes: NamedDependency[QuoteService]) -> dict[str, Any]:
         return await quotes.balance(address)
 
 
@@ -75,19 +77,19 @@ class QuoteController(Controller):
                                    utxos_hex=data.utxos)
 
     @get("/quotes/{quote_id:str}", summary="Where a quote stands: state, tx id, image URLs once released")
-    async def status(self, quote_id: str, quotes: NamedDependency[QuoteService],
+    async def status(self, quote_id: QuoteId, quotes: NamedDependency[QuoteService],
                      optional_principal: NamedDependency[Principal | None]) -> dict[str, Any]:
         return await quotes.status(quote_id, optional_principal)
 
     @post("/quotes/{quote_id:str}/submit", status_code=202,
           summary="Splice signTx's witnesses into the quote's original bytes and submit it")
-    async def submit(self, quote_id: str, data: JSONBody[SubmitRequest], quotes: NamedDependency[QuoteService],
+    async def submit(self, quote_id: QuoteId, data: JSONBody[SubmitRequest], quotes: NamedDependency[QuoteService],
                      optional_principal: NamedDependency[Principal | None]) -> dict[str, Any]:
         return await quotes.submit(quote_id, data.witness_set, optional_principal)
 
     @post("/quotes/{quote_id:str}/confirm", status_code=202,
           summary="Follow a tx the wallet submitted itself; images are released at depth")
-    async def confirm(self, quote_id: str, data: JSONBody[ConfirmRequest], quotes: NamedDependency[QuoteService],
+    async def confirm(self, quote_id: QuoteId, data: JSONBody[ConfirmRequest], quotes: NamedDependency[QuoteService],
                       optional_principal: NamedDependency[Principal | None]) -> dict[str, Any]:
         return await quotes.confirm(quote_id, data.tx_id, optional_principal)
 
