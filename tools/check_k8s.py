@@ -7,6 +7,7 @@
 2. Validates every rendered resource, the Secret templates and the examples' core resources with
    kubernetes-validate against Kubernetes KUBERNETES_VERSION, strict (an unknown field fails).
 3. Checks our own rules: one signer with a NetworkPolicy that denies all egress and admits only the gateway;
+   a burner on the shared PostgreSQL with the signer's client files mounted;
    limits, probes and the restricted securityContext on every container; images pinned; no Secret with data
    anywhere under deploy/; GPUs for inference; uids and chain versions as in docker-compose.yml.
 """
@@ -277,18 +278,27 @@ def _runs_burner(resource: dict[str, Any]) -> bool:
 
 
 def _burner_problems(where: str, resources: list[dict[str, Any]]) -> list[str]:
-    """Burn lanes are not leased per replica yet: exactly one pod may run the burner, and never two at once."""
-    found = []
+    """Some workload burns (else intents wait forever); every burner shares PostgreSQL (lane leases live there)
+    and mounts the signer's mTLS client files named in gateway-config."""
     burners = [r for r in resources if r.get("kind") in WORKLOADS and _runs_burner(r)]
-    if len(burners) > 1:
-        found.append(f"{where}: {len(burners)} workloads run the burner ({', '.join(map(kn, burners))}); one may")
-    scaled = {r["spec"]["scaleTargetRef"]["name"] for r in resources if r.get("kind") == "HorizontalPodAutoscaler"}
+    if not burners:
+        return [f"{where}: no workload sets GATEWAY_BURN_ENABLED=true: burn intents would wait in the outbox forever"]
+    config = next((r.get("data", {}) for r in resources
+                   if r.get("kind") == "ConfigMap" and r["metadata"]["name"] == "gateway-config"), {})
+    tls = [config[key] for key in ("GATEWAY_SIGNER_TLS_CERT", "GATEWAY_SIGNER_TLS_KEY", "GATEWAY_SIGNER_TLS_CA")
+           if key in config]
+    found = []
     for burner in burners:
-        spec = burner["spec"]
-        if spec.get("replicas") != 1 or spec.get("strategy", {}).get("type") != "Recreate":
-            found.append(f"{where}: {kn(burner)} runs the burner: it needs replicas 1 and strategy Recreate")
-        if burner["metadata"]["name"] in scaled:
-            found.append(f"{where}: {kn(burner)} runs the burner and must not be autoscaled")
+        for c in containers(burner):
+            database = next((e for e in c.get("env", []) if e.get("name") == "GATEWAY_DATABASE_URL"), {})
+            if "secretKeyRef" not in database.get("valueFrom", {}):
+                found.append(f"{where}: {kn(burner)} runs the burner without GATEWAY_DATABASE_URL from a Secret: "
+                             "lane leases need the shared PostgreSQL")
+            mounts = [m["mountPath"].rstrip("/") + "/" for m in c.get("volumeMounts", [])]
+            for path in tls:
+                if not any(path.startswith(m) for m in mounts):
+                    found.append(f"{where}: {kn(burner)} runs the burner but mounts nothing at {path} "
+                                 "(the signer's mTLS client files)")
     return found
 
 

@@ -254,17 +254,47 @@ def test_hadolint_runs_on_the_chain_config_image(tree: Path) -> None:
     assert_named(problems(tree), "hadolint deploy/k8s/images/chain-config.Dockerfile", "DL3006")
 
 
-def test_burner_on_the_web_replicas_fails(tree: Path) -> None:
-    def burn_everywhere(doc: Doc) -> None:
-        container(doc)["env"][0]["value"] = "true"
+def test_no_burner_fails(tree: Path) -> None:
+    def burn_nowhere(doc: Doc) -> None:
+        env = container(doc)["env"]
+        next(e for e in env if e["name"] == "GATEWAY_BURN_ENABLED")["value"] = "false"
 
-    found = edit(tree, f"{BASE}/gateway.yaml", "Deployment", "gateway", burn_everywhere)
-    assert_named(found, "2 workloads run the burner")
-    assert_named(found, "Deployment/gateway runs the burner", "replicas 1 and strategy Recreate")
-    assert_named(found, "must not be autoscaled")
+    assert_named(edit(tree, f"{BASE}/gateway.yaml", "Deployment", "gateway", burn_nowhere),
+                 "no workload sets GATEWAY_BURN_ENABLED=true")
 
 
-def test_burner_rolling_update_fails(tree: Path) -> None:
-    found = edit(tree, f"{BASE}/burner.yaml", "Deployment", "gateway-burner",
-                 lambda d: d["spec"].update(strategy={"type": "RollingUpdate"}))
-    assert_named(found, "Deployment/gateway-burner", "strategy Recreate")
+def test_burner_without_postgres_fails(tree: Path) -> None:
+    def local_sqlite(doc: Doc) -> None:
+        container(doc)["env"] = [e for e in container(doc)["env"] if e["name"] != "GATEWAY_DATABASE_URL"]
+
+    assert_named(edit(tree, f"{BASE}/gateway.yaml", "Deployment", "gateway", local_sqlite),
+                 "Deployment/gateway runs the burner without GATEWAY_DATABASE_URL from a Secret")
+
+
+def test_burner_without_signer_tls_fails(tree: Path) -> None:
+    def no_tls(doc: Doc) -> None:
+        mounts = container(doc)["volumeMounts"]
+        container(doc)["volumeMounts"] = [m for m in mounts if m["name"] != "signer-tls"]
+        pod(doc)["volumes"] = [v for v in pod(doc)["volumes"] if v["name"] != "signer-tls"]
+
+    assert_named(edit(tree, f"{BASE}/gateway.yaml", "Deployment", "gateway", no_tls),
+                 "mounts nothing at /run/secrets/signer-tls/client.pem")
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_configmap_key_is_a_setting_of_its_service(overlay: str) -> None:
+    """A misspelt variable in a ConfigMap is silently ignored by the service: the rendered keys must be its own."""
+    from common.settings import describe_settings
+    from gateway.settings import GatewaySettings
+    from indexer.config import IndexerSettings
+    from inference.settings import InferenceSettings
+    from signer.settings import SignerSettings
+
+    services = {"gateway-config": GatewaySettings, "inference-config": InferenceSettings,
+                "indexer-config": IndexerSettings, "signer-config": SignerSettings}
+    maps = {d["metadata"]["name"]: d.get("data", {}) for d in render(ROOT / "deploy/k8s/overlays" / overlay)
+            if d["kind"] == "ConfigMap"}
+    assert set(services) <= set(maps)
+    for name, cls in services.items():
+        known = {variable for variable, _, _ in describe_settings(cls)}
+        assert set(maps[name]) - known == set(), f"{name}: not settings of {cls.__name__}"
