@@ -239,9 +239,11 @@ def gateway_backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with build_stack(tmp_path_factory.mktemp("burns")) as built:
+@pytest.fixture(scope="module", params=BACKENDS)
+def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The whole stack as real processes, the gateway on SQLite or on a real PostgreSQL (its own schema)."""
+    url = request.getfixturevalue("pg_server").new_schema() if request.param == "postgresql" else ""
+    with build_stack(tmp_path_factory.mktemp(f"burns-{request.param}"), database_url=url) as built:
         yield built
 
 
