@@ -56,14 +56,17 @@ def pg_server() -> Iterator[PostgresServer]:
     server.stop()
 
 
-@pytest.fixture
-def gateway_backend() -> str:
-    """The database ``make_gateway`` builds on: SQLite, or ``GATEWAY_TEST_BACKEND=postgresql`` to run the
-    other folders on PostgreSQL too; folders whose tests always run on both backends override this with
-    ``params=BACKENDS`` (tests/gateway/{accounts,billing,generations}/conftest.py)."""
-    backend = os.environ.get("GATEWAY_TEST_BACKEND", "sqlite")
-    assert backend in BACKENDS, f"GATEWAY_TEST_BACKEND: one of {BACKENDS}"
-    return backend
+def _backends() -> list[str]:
+    only = os.environ.get("GATEWAY_TEST_BACKEND", "")
+    assert not only or only in BACKENDS, f"GATEWAY_TEST_BACKEND: one of {BACKENDS}"
+    return [only] if only else BACKENDS
+
+
+@pytest.fixture(params=_backends())
+def gateway_backend(request: pytest.FixtureRequest) -> str:
+    """The database ``make_gateway`` builds on: every test that builds a gateway runs on SQLite and on the
+    session's PostgreSQL server; ``GATEWAY_TEST_BACKEND=sqlite|postgresql`` runs one of them only (local runs)."""
+    return str(request.param)
 
 
 @pytest.fixture

@@ -233,12 +233,6 @@ def build_stack(tmp: Path, mode: str = "mint", *, database_url: str = "",
         devnet.close()
 
 
-@pytest.fixture(params=BACKENDS)
-def gateway_backend(request: pytest.FixtureRequest) -> str:
-    """The in-process burns tests (routes, settings) run on both backends."""
-    return str(request.param)
-
-
 @pytest.fixture(scope="module", params=BACKENDS)
 def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """The whole stack as real processes, the gateway on SQLite or on a real PostgreSQL (its own schema)."""

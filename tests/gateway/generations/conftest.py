@@ -14,7 +14,7 @@ import pytest
 from gateway.credits.ledger import Ledger
 from gateway.generations.inference import InferenceClient
 from gateway.server.core import GatewayApp
-from tests.gateway.conftest import BACKENDS, MakeGateway, open_client, signup, user_id_of
+from tests.gateway.conftest import MakeGateway, open_client, signup, user_id_of
 from tests.gateway.generations.fakes import FakeInference
 
 
@@ -69,9 +69,3 @@ async def open_studio(make_gateway: MakeGateway, inference: FakeInference | None
 async def studio(make_gateway: MakeGateway) -> AsyncIterator[Studio]:
     async for value in open_studio(make_gateway):
         yield value
-
-
-@pytest.fixture(params=BACKENDS)
-def gateway_backend(request: pytest.FixtureRequest) -> str:
-    """The generations tests run on both database backends (SQLite, and PostgreSQL for replicas)."""
-    return str(request.param)
