@@ -232,12 +232,15 @@ async def serve(
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),  # type: ignore[type-arg]
     unix_mode: int = 0o660,
     unix_dir_mode: int | None = None,
+    options: Sequence[tuple[str, Any]] = (),
 ) -> GrpcServer:
     """Start a grpc.aio server on ``listen`` (``host:port`` or ``unix:/path``) and mark it SERVING.
 
     On a unix socket: ``unix_mode`` is the socket's mode, ``unix_dir_mode`` (optional) makes its
-    directory a dedicated one, created with that mode and required to belong to this user."""
-    server = grpc.aio.server(options=_server_options(max_message_bytes), interceptors=list(interceptors))
+    directory a dedicated one, created with that mode and required to belong to this user. ``options`` are
+    more gRPC channel arguments for the server (e.g. ``grpc.max_connection_age_ms``)."""
+    server = grpc.aio.server(options=[*_server_options(max_message_bytes), *options],
+                             interceptors=list(interceptors))
     for add_fn, servicer in servicers:
         add_fn(servicer, server)
     health_servicer = AioHealthServicer()

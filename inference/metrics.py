@@ -35,6 +35,7 @@ IMAGES = Counter("creatorpass_inference_images_total", "Images by outcome (deliv
                  ["model", "outcome"])
 REQUESTS = Counter("creatorpass_inference_requests_total", "Generate calls by final gRPC status code",
                    ["model", "code"])
+IN_FLIGHT = Gauge("creatorpass_inference_requests_in_flight", "Generate calls admitted and not finished")
 PROVIDER = Gauge("creatorpass_inference_provider_info", "1 for the execution provider running each model",
                  ["model", "provider"])
 MODEL_READY = Gauge("creatorpass_inference_model_ready", "1 when the model is loaded and serving", ["model"])

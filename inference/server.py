@@ -75,8 +75,11 @@ class InferenceServer:
             max_prompt_chars=s.max_prompt_chars, max_images=s.max_images, min_side_px=s.min_side_px,
             max_side_px=s.max_side_px))
         names = [INFERENCE_SERVICE, *(model_health_name(n) for n in self.registry.names())]
+        aging = [("grpc.max_connection_age_ms", int(s.max_connection_age_s * 1000)),
+                 ("grpc.max_connection_age_grace_ms", int(s.max_connection_age_grace_s * 1000))]
         self.grpc = await serve([(inference_pb2_grpc.add_InferenceServiceServicer_to_server, servicer)],
-                                s.listen, service_names=names, tls=tls)
+                                s.listen, service_names=names, tls=tls,
+                                options=aging if s.max_connection_age_s > 0 else ())
         for name in names:  # the process ("") serves; the service and each model once loaded
             await self.grpc.health.set(name, ServingStatus.NOT_SERVING)
         self.health_http = HealthServer(s.health_host, s.health_port, self.check).start()

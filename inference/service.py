@@ -128,6 +128,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
         outcome = {"code": "OK", "model": "unknown"}
         try:
             handle = await self._admit(request, context, outcome)
+            metrics.IN_FLIGHT.inc()
             try:
                 async for event in handle.events():
                     if isinstance(event, FailedEvent):
@@ -139,6 +140,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
                                  images=event.images, flagged=event.flagged,
                                  total_ms=round((time.perf_counter() - started) * 1000, 1))
             finally:
+                metrics.IN_FLIGHT.dec()
                 self.engine.cancel(handle)
         except asyncio.CancelledError:
             remaining = context.time_remaining()

@@ -59,6 +59,13 @@ class InferenceSettings(BaseSettings):
     png_workers: int = setting(2, "Threads encoding PNGs")
     png_compress_level: int = setting(1, "zlib level of the PNGs (0-9; low is fast)")
 
+    # connections: clients balancing over a DNS name (a headless Service) resolve it again only when a
+    # connection closes, so a server that ages its connections out lets them find pods added since
+    max_connection_age_s: float = setting(300.0, "Close each client connection after this long (GOAWAY; the "
+                                                 "client reconnects and re-resolves); 0 = never")
+    max_connection_age_grace_s: float = setting(300.0, "How long calls in flight on an aged-out connection "
+                                                       "may still run (longer than a generation's deadline)")
+
     # request limits
     max_prompt_chars: int = setting(2000, "Longest prompt (and negative prompt) accepted")
     max_images: int = setting(4, "Most images one request may ask for")
@@ -89,5 +96,12 @@ class InferenceSettings(BaseSettings):
         for name, value, low, high in checks:
             if not low <= value <= high:
                 raise ConfigError(f"{name}: must be between {low} and {high}; got {value}")
+        for name, seconds in (("INFERENCE_MAX_CONNECTION_AGE_S", self.max_connection_age_s),
+                              ("INFERENCE_MAX_CONNECTION_AGE_GRACE_S", self.max_connection_age_grace_s)):
+            if not 0.0 <= seconds <= 86_400:
+                raise ConfigError(f"{name}: must be between 0 and 86400 seconds; got {seconds}")
+        if 0 < self.max_connection_age_s < 1:
+            raise ConfigError("INFERENCE_MAX_CONNECTION_AGE_S: 0 (never) or at least 1 second; "
+                              f"got {self.max_connection_age_s}")
         if not 0.0 <= self.max_wait_ms <= 10_000:
             raise ConfigError(f"INFERENCE_MAX_WAIT_MS: must be between 0 and 10000; got {self.max_wait_ms}")

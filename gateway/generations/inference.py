@@ -12,7 +12,8 @@ with client-side health checking). It is health-aware: each target's grpc.health
 a target that is NOT_SERVING (its model not ready) or unreachable, or that just answered
 RESOURCE_EXHAUSTED (its queue is full), gets no new work until it recovers. A call refused with a full
 queue is tried on another target; a server that dies mid-generation before any image came back is
-replaced by another within the generation's deadline (the runner sees one stream). Once an image has
+replaced by another within the generation's deadline (the runner sees one stream); within a ``dns:///``
+pool "another" is the next address (a full or dead address does not bench the whole pool). Once an image has
 come back the stream cannot be resumed elsewhere (another server would draw other images), so the
 generation fails — and is not charged.
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import random
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -56,6 +58,11 @@ HEALTH_TIMEOUT_S = 2.0
 HEALTH_INTERVAL_S = 1.0  # how often each target's health is polled (a dead server is seen within ~1 s)
 BUSY_COOLDOWN_S = 1.0  # a target that answered "queue full" gets no new work for this long
 MAX_ATTEMPTS = 4  # calls per generation (the first, then retries on other targets)
+# On a dns:/// pool gRPC's round robin picks the address, and other generations' calls share the rotation, so
+# a retry can land on the same full address again: more tries, each after a short random pause.
+POOL_ATTEMPTS = 8
+DNS_MIN_RERESOLVE_MS = 5000
+POOL_RETRY_PAUSE_S = (0.01, 0.05)
 log = get_logger("gateway.generations.inference")
 
 
@@ -189,6 +196,9 @@ def _channel(target: str, service: str) -> grpc.aio.Channel:
     if target.startswith("dns:"):
         options.append(("grpc.service_config", json.dumps({
             "loadBalancingConfig": [{"round_robin": {}}], "healthCheckConfig": {"serviceName": service}})))
+        # Re-resolved when a connection closes (the servers age theirs out): new addresses are found within
+        # seconds of that, not after gRPC's default 30 s floor.
+        options.append(("grpc.dns_min_time_between_resolutions_ms", DNS_MIN_RERESOLVE_MS))
     return grpc.aio.insecure_channel(target, options=options)
 
 
@@ -269,8 +279,9 @@ class GrpcInferenceClient:
         deadline = time.monotonic() + self.timeout_s
         tried: set[str] = set()
         images = 0
-        for attempt in range(MAX_ATTEMPTS):
+        for attempt in range(POOL_ATTEMPTS):
             target = self._pick(tried)
+            limit = POOL_ATTEMPTS if target.balanced else MAX_ATTEMPTS
             tried.add(target.name)
             log.info("inference_call", target=target.name, request_id=request.request_id, attempt=attempt + 1)
             call = target.stub.Generate(message, timeout=max(0.001, deadline - time.monotonic()))
@@ -282,18 +293,22 @@ class GrpcInferenceClient:
                 return
             except grpc.aio.AioRpcError as exc:
                 failure = _failure(exc)
-                if isinstance(failure, InferenceBusy):
+                # One address of a dns:/// pool answered: the pool is not full or dead because of it (gRPC's
+                # health checks drop a dead address; the retry's round robin goes to the next one).
+                if isinstance(failure, InferenceBusy) and not target.balanced:
                     target.busy_until = time.monotonic() + BUSY_COOLDOWN_S
-                elif exc.code() == grpc.StatusCode.UNAVAILABLE:
+                elif exc.code() == grpc.StatusCode.UNAVAILABLE and not target.balanced:
                     target.serving = False  # until its health says otherwise
                 retry = (isinstance(failure, InferenceBusy) or exc.code() == grpc.StatusCode.UNAVAILABLE) \
-                    and images == 0 and time.monotonic() < deadline and attempt + 1 < MAX_ATTEMPTS
+                    and images == 0 and time.monotonic() < deadline and attempt + 1 < limit
                 if not retry:
                     raise failure from None
                 log.warning("inference_retried_elsewhere", target=target.name, request_id=request.request_id,
                             code=exc.code().name)
             finally:
                 call.cancel()  # a no-op once finished; frees the server's queue slot when we stop early
+            if target.balanced:
+                await asyncio.sleep(random.uniform(*POOL_RETRY_PAUSE_S))
         # (unreachable: the last attempt raises; the next _pick raises when no other target can take it)
 
     async def health(self) -> HealthResult:

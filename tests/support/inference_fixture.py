@@ -4,7 +4,7 @@ API::
 
     inf = InferenceProcess(data_dir=tmp / "inference", env={...})
     inf.start()            # waits (bounded) until /health answers 200 (the default model is ready)
-    inf.grpc_target        # "127.0.0.1:<port>" (same port across restart())
+    inf.grpc_target        # "<host>:<port>" (same port across restart(); grpc_port= fixes it, host= the address)
     inf.health() -> (status, body)
     inf.kill() / inf.stop() / inf.restart() / inf.log_text()
 
@@ -32,10 +32,10 @@ class InferenceError(RuntimeError):
 
 class InferenceProcess(GrpcServiceProcess):
     def __init__(self, *, data_dir: str | Path, env: dict[str, str] | None = None, host: str = "127.0.0.1",
-                 startup_timeout_s: float = STARTUP_TIMEOUT_S) -> None:
+                 startup_timeout_s: float = STARTUP_TIMEOUT_S, grpc_port: int = 0) -> None:
         self.data_dir = Path(data_dir)
         self.env = dict(env or {})
-        super().__init__("inference", host=host, startup_timeout_s=startup_timeout_s)
+        super().__init__("inference", host=host, startup_timeout_s=startup_timeout_s, grpc_port=grpc_port)
 
     def environment(self) -> dict[str, str]:
         return service_environment("INFERENCE_", {

@@ -164,10 +164,11 @@ class ManagedProcess:
 class GrpcServiceProcess(ManagedProcess):
     """A service answering gRPC on one free port and HTTP ``/health`` on another (indexer, inference)."""
 
-    def __init__(self, log_prefix: str, *, host: str, startup_timeout_s: float) -> None:
+    def __init__(self, log_prefix: str, *, host: str, startup_timeout_s: float, grpc_port: int = 0) -> None:
         self.host = host
         self.startup_timeout_s = startup_timeout_s
         self.grpc_port, self.health_port = free_ports(2, host)
+        self.grpc_port = grpc_port or self.grpc_port
         super().__init__(log_prefix)
 
     @property
