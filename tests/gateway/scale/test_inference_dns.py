@@ -61,8 +61,8 @@ def pool(inference_factory: Callable[..., InferenceProcess]) -> Callable[..., li
     def make(count: int, first_env: dict[str, str] | None = None,
              env: dict[str, str] | None = None) -> list[InferenceProcess]:
         port = free_port_on(HOSTS[:count])
-        return [inference_factory(host=host, grpc_port=port, env={**(env or {}), **(first_env if i == 0 and first_env else {})})
-                for i, host in enumerate(HOSTS[:count])]
+        envs = [{**(env or {}), **((first_env or {}) if i == 0 else {})} for i in range(count)]
+        return [inference_factory(host=host, grpc_port=port, env=envs[i]) for i, host in enumerate(HOSTS[:count])]
 
     return make
 
