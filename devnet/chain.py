@@ -1,7 +1,8 @@
-"""The devnet chain: genesis, blocks, the UTxO set, the mempool, rollbacks and change notification.
+"""The devnet chain: genesis, blocks, the mempool, rollbacks and change notification; the UTxO set it
+applies blocks to is ``devnet.utxo_state``.
 
 The chain is single-threaded: it is mutated only from the event loop (or from a synchronous caller that
-owns it, like a test).  Servers read its public attributes directly; see ``/tmp/devnet-iface.md``.
+owns it, like a test).  The Ogmios and Kupo servers read its public attributes and methods directly.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import cbor2
 
 from common.logging import get_logger
 from devnet import faucet as faucet_builder
-from devnet.blocks import Block, CreatedAt, OutputObserver, OutputObservers, OutputRecord, SpentAt, Undo
+from devnet.blocks import Block, CreatedAt, OutputObserver, OutputRecord, SpentAt
 from devnet.genesis import FAUCET_LOVELACE, Genesis, derive_key
 from devnet.ledger.address import address_from_text
 from devnet.ledger.decode import decode_tx
@@ -25,6 +26,7 @@ from devnet.ledger.rules import LedgerContext, UtxoLookup, evaluate_tx, validate
 from devnet.ledger.types import LedgerError, LedgerRejection, OutRef, Tx, TxOut
 from devnet.mempool import Mempool
 from devnet.store import ChainStore
+from devnet.utxo_state import UtxoState
 
 __all__ = [
     "Block",
@@ -66,22 +68,18 @@ class Chain:
         self.store = store
         self.clock = clock
         self.blocks: list[Block] = []
-        self.utxo: dict[OutRef, TxOut] = {}
-        self.outputs: dict[OutRef, OutputRecord] = {}
-        self._output_observers = OutputObservers()
+        self.state = UtxoState()
         self._pending = Mempool()
         self.version = 0
         self.rollbacks = 0  # how many rollbacks happened (chain-sync cursors may watch it)
-        self._by_address: dict[bytes, set[OutRef]] = {}
         self._block_index: dict[str, Block] = {}
-        self._undo: list[Undo] = []
         self._changed = asyncio.Event()
         issuer = derive_key(genesis.seed, "pool-issuer", genesis.network_id)
         vrf = derive_key(genesis.seed, "pool-vrf", genesis.network_id)
         self.issuer_vkey = issuer.vkey.hex()
         self.vrf_vkey = vrf.vkey.hex()
         self.faucet_genesis_ref = OutRef(_blake2b_256(genesis.faucet.address_bytes).hex(), 0)
-        self._add_utxo(self.faucet_genesis_ref, faucet_builder.plain_output(genesis.faucet.address_bytes,
+        self.state.add(self.faucet_genesis_ref, faucet_builder.plain_output(genesis.faucet.address_bytes,
                                                                             FAUCET_LOVELACE))
 
     # -- construction ---------------------------------------------------------------------------------
@@ -113,6 +111,16 @@ class Chain:
         return chain
 
     # -- reading --------------------------------------------------------------------------------------
+
+    @property
+    def utxo(self) -> dict[OutRef, TxOut]:
+        """The confirmed unspent outputs (read-only for callers)."""
+        return self.state.utxo
+
+    @property
+    def outputs(self) -> dict[OutRef, OutputRecord]:
+        """Every output of the chain with where it was created and spent (read-only for callers)."""
+        return self.state.outputs
 
     @property
     def tip(self) -> Block | None:
@@ -156,12 +164,11 @@ class Chain:
 
     def utxos_at(self, address_bytes: bytes) -> list[tuple[OutRef, TxOut]]:
         """Confirmed unspent outputs at an address."""
-        refs = self._by_address.get(address_bytes, set())
-        return [(ref, self.utxo[ref]) for ref in sorted(refs, key=lambda r: (r.tx_id, r.index))]
+        return self.state.at(address_bytes)
 
     def observe_outputs(self, observer: OutputObserver) -> None:
         """Have ``observer`` follow :attr:`outputs`: the records so far at once, then every block and rollback."""
-        self._output_observers.add(observer, self.outputs.values())
+        self.state.observe(observer)
 
     def mempool_size_bytes(self) -> int:
         return self._pending.size_bytes
@@ -305,34 +312,10 @@ class Chain:
         tip = self.tip
         slot = max(self.wall_slot() - (blocks_left - 1), tip.slot + 1 if tip else 0)
         chosen, remaining = self._pending.select_for_block(slot, self.params.max_block_body_size_bytes)
-        chosen = self._applicable(chosen, slot)
+        chosen = self.state.applicable(chosen, slot)
         block = self._append_block(slot, chosen, persist=True)
         self._rebuild_mempool(remaining, revalidate=False)
         return block
-
-    def _applicable(self, txs: list[Tx], slot: int) -> list[Tx]:
-        """The txs that still apply, in order, to the UTxO set at ``slot``; the others are dropped and logged.
-
-        The mempool should only ever hold txs that apply, but a block is checked before it changes the UTxO
-        set all the same: one bad tx must cost itself (and the txs spending its outputs), never the chain.
-        """
-        spent: set[OutRef] = set()
-        created: set[OutRef] = set()
-        kept: list[Tx] = []
-
-        def known(ref: OutRef) -> bool:
-            return ref not in spent and (ref in created or ref in self.utxo)
-
-        for tx in txs:
-            in_interval = (tx.validity_start is None or tx.validity_start <= slot) and (
-                tx.ttl is None or slot < tx.ttl)
-            if in_interval and all(map(known, tx.inputs)) and all(map(known, tx.reference_inputs)):
-                spent.update(tx.inputs)
-                created.update(OutRef(tx.id, i) for i in range(len(tx.outputs)))
-                kept.append(tx)
-            else:
-                log.warning("tx dropped at block production: it no longer applies", tx_id=tx.id, slot=slot)
-        return kept
 
     def _append_block(self, slot: int, txs: list[Tx], *, persist: bool) -> Block:
         parent = self.tip
@@ -353,47 +336,13 @@ class Chain:
             vrf_vkey=self.vrf_vkey,
             body_hash=body_hash.hex(),
         )
-        self._apply(block)
+        self.state.apply(block)
+        self.blocks.append(block)
+        self._block_index[block.id] = block
         if persist and self.store is not None:
             self.store.append_block(height, slot, txs)
         self._bump()
         return block
-
-    def _apply(self, block: Block) -> None:
-        undo = Undo(spent=[], created=[])
-        for tx_index, tx in enumerate(block.transactions):
-            for input_index, ref in enumerate(tx.inputs):
-                out = self.utxo.get(ref)
-                if out is None:
-                    raise LedgerError(f"block {block.height} spends unknown output {ref}")
-                self._remove_utxo(ref, out)
-                undo.spent.append((ref, out))
-                record = self.outputs.get(ref)
-                if record is not None:
-                    record.spent = SpentAt(block.slot, block.id, tx.id, input_index)
-                    self._output_observers.spent(record)
-            created = CreatedAt(block.slot, block.id, tx_index)
-            for index, out in enumerate(tx.outputs):
-                ref = OutRef(tx.id, index)
-                self._add_utxo(ref, out)
-                self.outputs[ref] = record = OutputRecord(ref, out, created, None)
-                self._output_observers.created(record)
-                undo.created.append(ref)
-        self.blocks.append(block)
-        self._block_index[block.id] = block
-        self._undo.append(undo)
-
-    def _add_utxo(self, ref: OutRef, out: TxOut) -> None:
-        self.utxo[ref] = out
-        self._by_address.setdefault(out.address_bytes, set()).add(ref)
-
-    def _remove_utxo(self, ref: OutRef, out: TxOut) -> None:
-        del self.utxo[ref]
-        refs = self._by_address.get(out.address_bytes)
-        if refs is not None:
-            refs.discard(ref)
-            if not refs:
-                del self._by_address[out.address_bytes]
 
     def rollback(self, blocks: int, drop_transactions: bool = True) -> list[Tx]:
         """Drop the last ``blocks`` blocks and their txs, as a node does on a fork switch: only what was in the
@@ -410,17 +359,7 @@ class Chain:
         for _ in range(blocks):
             block = self.blocks.pop()
             del self._block_index[block.id]
-            undo = self._undo.pop()
-            for ref, out in reversed(undo.spent):  # first, as outputs made and spent in-block are in both
-                self._add_utxo(ref, out)
-                record = self.outputs.get(ref)
-                if record is not None:
-                    record.spent = None
-                    self._output_observers.unspent(record)
-            for ref in reversed(undo.created):
-                self._remove_utxo(ref, self.utxo[ref])
-                if (record := self.outputs.pop(ref, None)) is not None:
-                    self._output_observers.removed(record)
+            self.state.undo_last()
             dropped = block.transactions + dropped
         if self.store is not None:
             self.store.truncate(len(self.blocks))
@@ -449,7 +388,7 @@ class Chain:
     def spendable_at(self, address_bytes: bytes) -> list[tuple[OutRef, TxOut]]:
         """Unspent outputs at an address as the mempool sees them (confirmed + pending, minus spent)."""
         found = self._pending.pending_at(address_bytes)
-        found += [(ref, self.utxo[ref]) for ref in self._by_address.get(address_bytes, set())
+        found += [(ref, self.utxo[ref]) for ref in self.state.refs_at(address_bytes)
                   if ref not in self._pending.spent]
         return found
 
