@@ -128,9 +128,9 @@ class Burner:
         self.rounds += 1
 
     async def refresh_leases(self) -> None:
-        _, released = await self.leases.refresh()
+        taken, released = await self.leases.refresh()
         LANES_LEASED.set(len(self.leases.held))
-        for lane, previous in self.leases.taken_over:
+        for lane, previous in taken:
             log.info("burn_lane_leased", lane=lane, replica=self.leases.me, previous_owner=previous or None)
         if released:
             log.info("burn_lanes_released", lanes=released, replica=self.leases.me,

@@ -75,8 +75,9 @@ def _busy_lanes(conn: sqlite3.Connection) -> set[int]:
 
 
 def _claim(conn: sqlite3.Connection, me: str, now: float, lease_s: float, universe: set[int], share: int,
-           dead: set[str]) -> tuple[set[int], list[int], list[int]]:
-    """Keep ``share`` lanes: (lanes held now, lanes taken, lanes released). Runs in one write."""
+           dead: set[str]) -> tuple[set[int], list[tuple[int, str]], list[int]]:
+    """Keep ``share`` lanes: (lanes held now, (lane taken, its previous owner or ''), lanes released). Runs in
+    one write."""
     rows = {int(r[0]): (str(r[1]), float(r[2])) for r in
             conn.execute("SELECT lane, owner, expires_at FROM burn_lane_leases").fetchall()}
     mine = {lane for lane, (owner, expires) in rows.items() if owner == me and expires > now}
@@ -87,7 +88,8 @@ def _claim(conn: sqlite3.Connection, me: str, now: float, lease_s: float, univer
         for lane in released:
             conn.execute("DELETE FROM burn_lane_leases WHERE lane = ? AND owner = ?", (lane, me))
         mine -= set(released)
-    taken: list[int] = []
+    taken: list[tuple[int, str]] = []
+    renew = set(mine)
     for lane in sorted(universe):
         if len(mine) >= share:
             break
@@ -100,8 +102,8 @@ def _claim(conn: sqlite3.Connection, me: str, now: float, lease_s: float, univer
                          " taken_at = excluded.taken_at", (lane, me, now + lease_s, now))
             mine.add(lane)
             if row is None or row[0] != me:
-                taken.append(lane)
-    for lane in sorted(mine):
+                taken.append((lane, row[0] if row else ""))
+    for lane in sorted(renew):
         conn.execute("UPDATE burn_lane_leases SET expires_at = ? WHERE lane = ? AND owner = ?",
                      (now + lease_s, lane, me))
     if dead:
@@ -120,14 +122,13 @@ class LaneLeases:
     lease_s: float
     clock: Callable[[], float]
     held: set[int] = field(default_factory=set)
-    taken_over: list[tuple[int, str]] = field(default_factory=list)  # (lane, previous owner) for the log
 
     @property
     def me(self) -> str:
         return self.db.replica_id
 
-    async def refresh(self) -> tuple[list[int], list[int]]:
-        """Beat, read, keep the fair share. Returns (lanes taken, lanes released) this time."""
+    async def refresh(self) -> tuple[list[tuple[int, str]], list[int]]:
+        """Beat, read, keep the fair share. Returns ((lane taken, previous owner or ''), lanes released)."""
         me, now = self.me, self.clock()
         await self.db.write(lambda c: c.execute(
             "INSERT INTO burn_burners (replica, seen_at) VALUES (?, ?) ON CONFLICT (replica) DO UPDATE"
@@ -138,11 +139,9 @@ class LaneLeases:
         live_burners = {me} | {r for r, seen in snap.burners.items() if r in alive and seen > now - self.lease_s}
         share = max(1, math.ceil(len(snap.universe) / len(live_burners)))
         dead = others - alive
-        previous = {lane: owner for lane, (owner, _) in snap.leases.items()}
         held, taken, released = await self.db.write(
             lambda c: _claim(c, me, now, self.lease_s, snap.universe, share, dead))
         self.held = held
-        self.taken_over = [(lane, previous.get(lane, "")) for lane in taken]
         return taken, released
 
     def fence(self, conn: sqlite3.Connection, lane: int, now: float) -> None:

@@ -21,7 +21,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -123,7 +123,6 @@ class Stack:
     identity: signer_pb2.Identity
     state_dir: Path
     database_url: str = ""
-    _ledgers: list[Database] = field(default_factory=list)
     _db: Database | None = None
 
     @property
@@ -134,9 +133,7 @@ class Stack:
         """The real ledger on the gateway's database (PostgreSQL: close it with ``await ledger.close()``)."""
         if self.database_url:
             return PostgresLedger(self.database_url, max_size=2)
-        db = Database(self.state_dir / "gateway.sqlite3")
-        self._ledgers.append(db)
-        return SqliteLedger(db)
+        return SqliteLedger(self.db())
 
     def db(self) -> Database:
         """The gateway's database, for the tests' read-only looks at the burn tables."""
@@ -223,8 +220,6 @@ def build_stack(tmp: Path, mode: str = "mint", *, database_url: str = "",
     try:
         yield built
     finally:
-        for db in built._ledgers:
-            db.close()
         if built._db is not None:
             built._db.close()
         gateway.close()
