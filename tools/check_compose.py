@@ -1,8 +1,11 @@
 """Static validation of the production bundle (no docker engine runs here or in CI).
 
-Besides the Compose specification schema and hadolint, each check below encodes something upstream
-(the cardano-node image's run-node, Ogmios, Kupo, Docker's volume/secret/health semantics, the
-onnxruntime-gpu wheel) does that a bundle which merely parses would still get wrong.
+This module holds the stack's pins, the core rules and `problems()`, which runs them together with the rules
+of compose_rules.py (appliance and SPO) and compose_images.py (what each service's image lets it write, read
+and reach), hadolint and the real docker compose (compose_real.py). Besides the Compose specification schema
+and hadolint, each check encodes something upstream (the cardano-node image's run-node, Ogmios, Kupo,
+Docker's volume/secret/health semantics, the onnxruntime-gpu wheel) does that a bundle which merely parses
+would still get wrong.
 """
 
 from __future__ import annotations
@@ -18,12 +21,17 @@ from typing import Any
 import jsonschema
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from compose_images import (
+    rule_dockerignore,
+    rule_secret_files_documented,
+    rule_signer_socket_clients,
+    rule_writable_dirs,
+)
 from compose_model import (
     COMPOSE_FILES,
     Bundle,
     environment,
     gpu_services,
-    ignored,
     interpolate,
     load_schema,
     mounts,
@@ -31,7 +39,6 @@ from compose_model import (
     published,
     seconds,
     sha256,
-    write_paths,
 )
 from compose_real import real_compose_problems
 from compose_rules import NEW_RULES, metrics_endpoints
@@ -73,7 +80,6 @@ WIRING = [
 ]
 # Read by docker compose itself from .env, never interpolated.
 COMPOSE_OWN_VARIABLES = {"COMPOSE_PROFILES"}
-KEPT_OUT_OF_BUILDS = (".git", ".venv", "secrets", "var", "models", ".env")
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
@@ -134,7 +140,6 @@ def rule_node_flags(b: Bundle) -> list[str]:
     return found
 
 
-
 def rule_stack_versions(b: Bundle) -> list[str]:
     services = b.services()
     found = [f"{name}: image {services.get(name, {}).get('image')!r}, the stack pins {image!r}"
@@ -182,50 +187,6 @@ def _node_config_problems(folder: Path, node: tuple[int, ...]) -> list[str]:
         digest = hashlib.blake2b(path.read_bytes(), digest_size=32).hexdigest() if path.is_file() else ""
         if digest != config.get(f"{era}GenesisHash"):
             found.append(f"{where}: {era} genesis does not match {era}GenesisHash in config.json")
-    return found
-
-
-
-def rule_writable_dirs(b: Bundle) -> list[str]:
-    """A fresh named volume copies the owner and mode of the image's directory, or is root's if there is none."""
-    found = []
-    for name, svc in b.services().items():
-        dockerfile = b.dockerfile(svc)
-        if dockerfile is None:
-            continue
-        args = svc["build"].get("args", {})
-        uid, dirs = dockerfile.user(args), dockerfile.created_dirs(args)
-        groups = {uid, *map(str, svc.get("group_add", []))}
-        writable = {target for source, target, ro in mounts(svc) if not source.startswith((".", "/")) and not ro}
-        writable |= {str(t).split(":")[0] for t in svc.get("tmpfs", [])}
-        # A volume mounted read-only is another service's, made by that service's image.
-        for target in sorted(t for s, t, ro in mounts(svc) if not s.startswith((".", "/")) and not ro):
-            owner, group, mode = dirs.get(target, ("0", "0", "0755"))
-            if target not in dirs:
-                found.append(f"{name}: {dockerfile.path.name} does not create {target}, so its volume is root's")
-            elif owner != uid and not (group in groups and int(mode, 8) & 0o070 == 0o070):
-                found.append(f"{name}: {target} is {owner}:{group} {mode} in the image; uid {uid} cannot write it")
-        for var, directory in write_paths(environment(svc)):
-            if not any(directory == t or directory.startswith(t.rstrip("/") + "/") for t in writable):
-                found.append(f"{name}: {var} writes under {directory}, which is on no writable volume")
-    return found
-
-
-def rule_secret_files_documented(b: Bundle) -> list[str]:
-    """A file secret is bind-mounted with its host owner and mode: the README must say whose it must be."""
-    readme = b.root / "README.md"
-    section = readme.read_text().split("## Production bundle", 1)[-1].split("\n## ", 1)[0] if readme.exists() else ""
-    found = []
-    for name, svc in b.services().items():
-        dockerfile = b.dockerfile(svc)
-        uid = dockerfile.user(svc["build"].get("args", {})) if dockerfile else "0"
-        for secret in svc.get("secrets", []):
-            secret_name = secret if isinstance(secret, str) else secret["source"]
-            path = b.docs["docker-compose.yml"]["secrets"][secret_name]["file"].removeprefix("./")
-            shown = (path in line and (f"-o {uid}" in line or f"chown {uid}" in line) for line in section.splitlines())
-            if not any(shown):
-                found.append(f"{name}: README 'Production bundle' must show {path} made readable by uid {uid} "
-                             f"(e.g. install -o {uid} -m 0400)")
     return found
 
 
@@ -284,7 +245,6 @@ def rule_no_waiting_on_slow_services(b: Bundle) -> list[str]:
     return found
 
 
-
 def rule_gpu_image_matches_wheel(b: Bundle) -> list[str]:
     """onnxruntime-gpu loads its CUDA provider only next to the CUDA major it links; else it runs on the CPU."""
     pins = re.findall(r"^onnxruntime-gpu==(\S+)", (b.root / "constraints.txt").read_text(), re.M)
@@ -310,31 +270,6 @@ def rule_gpu_image_matches_wheel(b: Bundle) -> list[str]:
                          f"{libs['tensorrt']}); set INFERENCE_PROVIDERS=cuda,cpu or install it")
         if env.get("INFERENCE_REQUIRE_GPU", "").lower() != "true":
             found.append(f"{name}: set INFERENCE_REQUIRE_GPU=true so health is degraded when it falls back to the CPU")
-    return found
-
-
-def rule_signer_socket_clients(b: Bundle) -> list[str]:
-    services = b.services()
-    signer = services.get("signer", {})
-    dockerfile = b.dockerfile(signer)
-    listen = environment(signer).get("SIGNER_LISTEN", "")
-    if dockerfile is None or not listen.startswith("unix:"):
-        return []
-    args = signer["build"].get("args", {})
-    gid = dockerfile.values(args).get("SIGNER_SOCKET_GID", "?")
-    socket_dir = str(Path(listen.removeprefix("unix:")).parent)
-    volume = next((s for s, t, _ in mounts(signer) if t == socket_dir), None)
-    found = []
-    _, group, mode = dockerfile.created_dirs(args).get(socket_dir, ("?", "?", "0"))
-    if group != gid or not int(mode, 8) & 0o2000:
-        found.append(f"signer: {socket_dir} must be setgid to the socket group {gid} in the image (mode 2770)")
-    client = b.docs["docker-compose.yml"].get("x-signer-client", {})
-    if [str(g) for g in client.get("group_add", [])] != [gid] or client.get("volume") != f"{volume}:{socket_dir}":
-        found.append(f"x-signer-client: must hold the socket volume {volume}:{socket_dir} and group_add [{gid}]")
-    for name, svc in services.items():
-        client_mount = name != "signer" and any(s == volume for s, _, _ in mounts(svc))
-        if client_mount and gid not in map(str, svc.get("group_add", [])):
-            found.append(f"{name}: mounts the signer's socket without group_add [{gid}]; it cannot connect")
     return found
 
 
@@ -391,7 +326,6 @@ def rule_start_point(b: Bundle) -> list[str]:
     return []
 
 
-
 def rule_exposure_and_monitoring(b: Bundle) -> list[str]:
     found = []
     for env in ({}, b.env_example):  # the compose defaults, and the documented example
@@ -410,23 +344,6 @@ def rule_exposure_and_monitoring(b: Bundle) -> list[str]:
         for service, names, port in metrics_endpoints(b):
             if not {f"{n}:{port}" for n in names} & targets:
                 found.append(f"docker/prometheus.yml: does not scrape {service}:{port}/metrics")
-    return sorted(set(found))
-
-
-
-def rule_dockerignore(b: Bundle) -> list[str]:
-    path = b.root / ".dockerignore"
-    if not path.exists():
-        return [".dockerignore: missing, so every build sends .git, .venv and secrets/ to the daemon"]
-    patterns = [line.strip() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
-    found = [f".dockerignore: does not keep {p} out of the build context" for p in KEPT_OUT_OF_BUILDS
-             if not ignored(p, patterns)]
-    for svc in b.services().values():
-        dockerfile = b.dockerfile(svc)
-        for line in (rest for instr, rest in dockerfile.every if instr == "COPY") if dockerfile else []:
-            for source in ([] if "--from" in line else [w for w in line.split()[:-1] if not w.startswith("--")]):
-                if ignored(source.rstrip("/"), patterns):
-                    found.append(f".dockerignore: excludes {source}, which {dockerfile.path.name} copies")
     return sorted(set(found))
 
 
