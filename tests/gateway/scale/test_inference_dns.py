@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
@@ -26,6 +25,7 @@ from typing import Any
 
 import grpc
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from common.rpc.creatorpass.v1 import inference_pb2, inference_pb2_grpc
 from tests.gateway.scale.test_inference_fanout import SLOW, _artist, _done, _generate, _ledger
@@ -44,15 +44,9 @@ def metric(server: InferenceProcess, name: str, **labels: str) -> float:
     """The sum of ``creatorpass_inference_<name>`` samples whose labels include ``labels`` (0 when none)."""
     with urllib.request.urlopen(f"http://{server.host}:{server.health_port}/metrics", timeout=5) as reply:
         text = reply.read().decode()
-    total = 0.0
-    for line in text.splitlines():
-        match = re.match(rf"creatorpass_inference_{name}(?:\{{(.*)\}})? (\S+)$", line)
-        if match is None:
-            continue
-        found = dict(re.findall(r'(\w+)="([^"]*)"', match.group(1) or ""))
-        if all(found.get(k) == v for k, v in labels.items()):
-            total += float(match.group(2))
-    return total
+    full = f"creatorpass_inference_{name}"
+    return sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+               if sample.name == full and all(sample.labels.get(k) == v for k, v in labels.items()))
 
 
 @pytest.fixture
